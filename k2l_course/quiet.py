@@ -1,0 +1,56 @@
+"""Keep TensorFlow, CUDA and nengo start-up noise out of the course's output.
+
+Import this module before TensorFlow is imported (every module of the
+package that needs TensorFlow does so through :func:`import_stack`).
+"""
+
+import logging
+import os
+import warnings
+
+# Must be set before TensorFlow is first imported to take effect.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
+
+_MESSAGES = (
+    "No GPU",  # nengo-dl on a CPU-only machine
+    "The `lr` argument is deprecated",
+    "Layer .* is casting an input tensor",
+    ".*np.bool8.*",
+    ".*pkg_resources is deprecated.*",
+)
+
+
+def silence():
+    """Filter the known, harmless warnings of the stack.
+
+    Safe to call repeatedly.
+    """
+    for message in _MESSAGES:
+        warnings.filterwarnings("ignore", message=message)
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module="tensorflow")
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module="nengo.*")
+    for name in ("tensorflow", "absl", "nengo", "nengo_dl", "nengo_loihi"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def import_stack():
+    """Import TensorFlow, nengo, nengo-dl and nengo-loihi quietly.
+
+    Returns
+    -------
+    tuple
+        The modules ``(tf, nengo, nengo_dl, nengo_loihi)``.
+    """
+    silence()
+    import tensorflow as tf
+
+    tf.get_logger().setLevel(logging.ERROR)
+    tf.autograph.set_verbosity(0)
+    import nengo
+    import nengo_dl
+    import nengo_loihi
+
+    silence()
+    return tf, nengo, nengo_dl, nengo_loihi
