@@ -1,0 +1,187 @@
+"""Deploy the trained network on Loihi (nengo-loihi's emulator here).
+
+Deployment differs from a nengo-dl evaluation in four ways:
+
+* the trained parameters are **frozen** into the Nengo network, because
+  nengo-loihi builds from the network, not from a nengo-dl parameter file;
+* the input node **presents** the test images one after another
+  (``nengo.processes.PresentInput``), with no reset between them;
+* the to-spikes layer runs **off-chip** (the host turns pixels into spikes);
+* each on-chip layer is split into **blocks** (``nengo_loihi.BlockShape``) so
+  that every block fits one Loihi core.
+
+The real chip needs Intel's proprietary NxSDK; without it
+``nengo_loihi.Simulator`` runs its bit-accurate emulator of the chip's
+integer arithmetic, which is what the course uses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+
+from k2l_course import data as data_module
+from k2l_course.conversion import convert
+from k2l_course.model import ON_CHIP_LAYERS
+from k2l_course.quiet import import_stack
+from k2l_course.stats import Accuracy
+
+#: How long each image is shown (s): 30 steps of 1 ms.
+PRESENTATION_TIME = 0.03
+#: The seed's deployment scale and synapse.
+CHIP_SCALE = 400
+CHIP_SYNAPSE = 0.005
+#: The seed's block shapes (rows, columns, channels) per on-chip layer.
+SEED_BLOCK_SHAPES = {"conv0": (16, 16, 4), "conv1": (8, 8, 16), "dense0": (50,)}
+
+
+@dataclasses.dataclass
+class Deployment:
+    """A network ready for ``nengo_loihi.Simulator``.
+
+    Attributes
+    ----------
+    net : nengo.Network
+        The converted network with frozen parameters and the input presenting images.
+    converted : k2l_course.conversion.Converted
+    n_images : int
+        Images the input presents (one after another).
+    presentation_time : float
+    """
+
+    net: object
+    converted: object
+    n_images: int
+    presentation_time: float
+
+    @property
+    def run_time(self):
+        """Simulated seconds needed to present every image once."""
+        return self.n_images * self.presentation_time
+
+
+def deploy(
+    seed_net,
+    params,
+    images,
+    scale_firing_rates=CHIP_SCALE,
+    synapse=CHIP_SYNAPSE,
+    presentation_time=PRESENTATION_TIME,
+    block_shapes=SEED_BLOCK_SHAPES,
+    probe_layers=False,
+):
+    """Prepare the trained network for the Loihi emulator.
+
+    Parameters
+    ----------
+    seed_net : k2l_course.model.SeedNetwork
+    params : path-like
+        nengo-dl parameter file (trained with Loihi neurons, like the seed).
+    images : ndarray, shape (n, 28, 28)
+        Images to present, in order.
+    scale_firing_rates : float or dict
+    synapse : float
+    presentation_time : float
+        Seconds each image is shown.
+    block_shapes : dict of str -> tuple, or None
+        Block shape per on-chip layer; None (or a missing layer) leaves the
+        layer to nengo-loihi.
+    probe_layers : bool
+        Keep the per-layer neuron probes (slower to emulate).
+
+    Returns
+    -------
+    Deployment
+    """
+    _, nengo, nengo_dl, nengo_loihi = import_stack()
+    conv = convert(seed_net, "loihi-relu", scale_firing_rates, synapse, probes=probe_layers)
+    net = conv.net
+    with nengo_dl.Simulator(net, progress_bar=False) as sim:
+        sim.load_params(str(params))
+        sim.freeze_params(net)
+    flat = data_module.to_sequences(images, 1)[:, 0, :]
+    with net:
+        conv.input.output = nengo.processes.PresentInput(flat, presentation_time=presentation_time)
+        nengo_loihi.add_params(net)
+        net.config[conv.ensembles["to-spikes"]].on_chip = False
+        for name in ON_CHIP_LAYERS:
+            shape = (block_shapes or {}).get(name)
+            if shape is not None:
+                net.config[conv.ensembles[name]].block_shape = nengo_loihi.BlockShape(
+                    tuple(shape), seed_net.output_shape(name)
+                )
+    return Deployment(net=net, converted=conv, n_images=len(images), presentation_time=presentation_time)
+
+
+@dataclasses.dataclass
+class ChipRun:
+    """What the emulated chip produced.
+
+    Attributes
+    ----------
+    predictions : ndarray of int, shape (n_images,)
+    accuracy : k2l_course.stats.Accuracy or None
+        When labels were given.
+    output : ndarray, shape (n_steps_total, 10)
+        The output over the whole run.
+    seconds : float
+        Wall time of the build and run.
+    data : dict
+        Probe data of the layer probes, if any.
+    """
+
+    predictions: np.ndarray
+    accuracy: object
+    output: np.ndarray
+    seconds: float
+    data: dict
+
+
+def presentation_predictions(output, steps_per_image):
+    """Prediction of each presentation from the output at its last step.
+
+    Parameters
+    ----------
+    output : ndarray, shape (n_images * steps_per_image, n_classes)
+    steps_per_image : int
+
+    Returns
+    -------
+    ndarray of int, shape (n_images,)
+    """
+    output = np.asarray(output)
+    if output.ndim != 2 or output.shape[0] % steps_per_image:
+        raise ValueError(f"output of shape {output.shape} is not whole presentations of {steps_per_image} steps")
+    return np.argmax(output[steps_per_image - 1 :: steps_per_image], axis=-1)
+
+
+def run(deployment, labels=None, simulator=None):
+    """Build the deployment in nengo-loihi and present every image once.
+
+    Parameters
+    ----------
+    deployment : Deployment
+    labels : ndarray, optional
+        True labels of the presented images, to compute the accuracy.
+    simulator : callable, optional
+        The simulator class; ``nengo_loihi.Simulator`` (the stock emulator) by default.
+
+    Returns
+    -------
+    ChipRun
+    """
+    _, _, _, nengo_loihi = import_stack()
+    simulator = simulator or nengo_loihi.Simulator
+    conv = deployment.converted
+    start = time.perf_counter()
+    with simulator(deployment.net, progress_bar=False) as sim:
+        sim.run(deployment.run_time)
+        steps = int(round(deployment.presentation_time / sim.dt))
+        output = np.asarray(sim.data[conv.output])
+        layer_data = {name: np.asarray(sim.data[p]) for name, p in conv.probes.items()}
+    seconds = time.perf_counter() - start
+    predictions = presentation_predictions(output, steps)
+    accuracy = None if labels is None else Accuracy.from_predictions(predictions, labels)
+    return ChipRun(predictions=predictions, accuracy=accuracy, output=output, seconds=seconds, data=layer_data)

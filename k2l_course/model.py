@@ -1,0 +1,98 @@
+"""The seed's Keras network, built for conversion to a spiking network.
+
+Input 28x28x1 pixels, then
+
+============  =====================================  ===========
+layer         what                                   runs
+============  =====================================  ===========
+to-spikes     Conv2D 3 filters, 1x1, ReLU, no bias   off-chip
+conv0         Conv2D 32, 3x3, stride 2, no bias      on-chip
+conv1         Conv2D 64, 3x3, stride 2, no bias      on-chip
+dense0        Dense 100, ReLU                        on-chip
+dense1        Dense 10, no activation (a Node)       off-chip
+============  =====================================  ===========
+
+250,809 parameters in all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from k2l_course.quiet import import_stack
+
+#: The layers with neurons, in order (the ones we probe and scale).
+NEURON_LAYERS = ("to-spikes", "conv0", "conv1", "dense0")
+#: The layers that run on Loihi when the network is deployed.
+ON_CHIP_LAYERS = ("conv0", "conv1", "dense0")
+#: The output layer (no activation, so nengo-dl makes it an off-chip Node).
+OUTPUT_LAYER = "dense1"
+#: Parameters of the seed network (model.summary() in the seed notebook).
+N_PARAMETERS = 250_809
+
+
+@dataclasses.dataclass
+class SeedNetwork:
+    """A built Keras model with handles on its layers' output tensors.
+
+    Attributes
+    ----------
+    model : tf.keras.Model
+    inp : KerasTensor
+        The input tensor.
+    tensors : dict of str -> KerasTensor
+        Output tensor of each layer, by layer name (``NEURON_LAYERS`` and
+        ``OUTPUT_LAYER``).
+    """
+
+    model: object
+    inp: object
+    tensors: dict
+
+    @property
+    def output(self):
+        """The output (logits) tensor."""
+        return self.tensors[OUTPUT_LAYER]
+
+    def layer(self, name):
+        """The Keras layer called ``name``."""
+        return self.model.get_layer(name)
+
+    def output_shape(self, name):
+        """Output shape of layer ``name`` without the batch axis, e.g. (13, 13, 32)."""
+        return tuple(self.layer(name).output_shape[1:])
+
+
+def build_seed_model(seed=0):
+    """Build the seed's Keras network with seeded initial weights.
+
+    Parameters
+    ----------
+    seed : int
+        Seeds NumPy and TensorFlow before the layers are created, so the
+        initial weights are the same on every run.
+
+    Returns
+    -------
+    SeedNetwork
+    """
+    tf, _, _, _ = import_stack()
+    import numpy as np
+
+    np.random.seed(seed)
+    tf.random.set_seed(seed)
+    tf.keras.backend.clear_session()
+    relu = tf.nn.relu
+    conv = dict(activation=relu, use_bias=False)
+
+    inp = tf.keras.Input(shape=(28, 28, 1), name="input")
+    to_spikes = tf.keras.layers.Conv2D(3, 1, strides=1, name="to-spikes", **conv)(inp)
+    conv0 = tf.keras.layers.Conv2D(32, 3, strides=2, name="conv0", **conv)(to_spikes)
+    conv1 = tf.keras.layers.Conv2D(64, 3, strides=2, name="conv1", **conv)(conv0)
+    flat = tf.keras.layers.Flatten(name="flatten")(conv1)
+    dense0 = tf.keras.layers.Dense(100, activation=relu, name="dense0")(flat)
+    dense1 = tf.keras.layers.Dense(10, name="dense1")(dense0)
+
+    model = tf.keras.Model(inputs=inp, outputs=dense1)
+    tensors = {"to-spikes": to_spikes, "conv0": conv0, "conv1": conv1, "dense0": dense0, "dense1": dense1}
+    return SeedNetwork(model=model, inp=inp, tensors=tensors)

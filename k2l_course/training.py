@@ -1,0 +1,194 @@
+"""Train the converted network in nengo-dl, and keep its parameters.
+
+Training follows the seed: RMSprop (learning rate 1e-3), minibatches of 200,
+2 epochs over the 60,000 training images, sparse categorical cross-entropy on
+the logits. The trained parameters are saved under a key made of the training
+configuration and the code that defines the network, so every later stage (and
+every chapter of the book) loads them instead of training again, and a change
+to the network or the training code cannot reuse stale parameters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+from k2l_course import data as data_module
+from k2l_course.conversion import convert
+from k2l_course.model import build_seed_model
+from k2l_course.quiet import import_stack
+
+#: The seed's training settings.
+LEARNING_RATE = 1e-3
+MINIBATCH = 200
+EPOCHS = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig:
+    """What a training run depends on.
+
+    Attributes
+    ----------
+    neuron : str
+        Neuron type trained with: ``"relu"`` or ``"loihi-relu"``.
+    scale_firing_rates : float
+        Firing-rate scale during training (the seed's trick: 100 for Loihi neurons).
+    epochs, minibatch : int
+    learning_rate : float
+    seed : int
+        Seeds the initial weights and nengo-dl's simulator.
+    n_train : int or None
+        Train on the first ``n_train`` images only (tests); None for all 60,000.
+    """
+
+    neuron: str = "relu"
+    scale_firing_rates: float = 1.0
+    epochs: int = EPOCHS
+    minibatch: int = MINIBATCH
+    learning_rate: float = LEARNING_RATE
+    seed: int = 0
+    n_train: int | None = None
+
+    def key(self):
+        """A short hash of the configuration and of the code that trains."""
+        h = hashlib.sha256(json.dumps(dataclasses.asdict(self), sort_keys=True).encode())
+        here = Path(__file__).parent
+        for module in ("model.py", "conversion.py", "training.py"):
+            h.update((here / module).read_bytes())
+        return h.hexdigest()[:16]
+
+
+@dataclasses.dataclass
+class Trained:
+    """A trained parameter file and what produced it.
+
+    Attributes
+    ----------
+    config : TrainingConfig
+    params : pathlib.Path
+        nengo-dl parameter file (``.npz``), for ``Simulator.load_params``.
+    accuracy : float
+        Training accuracy over the last epoch, as Keras reports it.
+    n_train : int
+        Number of training images.
+    seconds : float
+        Wall time of the training run (0 if loaded from the cache).
+    from_cache : bool
+    """
+
+    config: TrainingConfig
+    params: Path
+    accuracy: float
+    n_train: int
+    seconds: float
+    from_cache: bool
+
+
+def cache_dir():
+    """Where trained parameters and cached results live.
+
+    ``$K2L_CACHE`` if set, else ``~/.cache/k2l``.
+    """
+    path = Path(os.environ.get("K2L_CACHE") or Path.home() / ".cache" / "k2l")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def params_path(config):
+    """The parameter file for ``config`` (without the ``.npz`` suffix nengo-dl adds)."""
+    return cache_dir() / "params" / f"{config.neuron}-x{config.scale_firing_rates:g}-{config.key()}"
+
+
+def load_or_train(config=TrainingConfig(), mnist=None, progress=True):
+    """Return trained parameters for ``config``, training only if none are saved.
+
+    Parameters
+    ----------
+    config : TrainingConfig
+    mnist : k2l_course.data.Mnist, optional
+        Loaded if not given.
+    progress : bool
+        Show a progress bar while training.
+
+    Returns
+    -------
+    Trained
+    """
+    base = params_path(config)
+    meta = base.with_suffix(".json")
+    if meta.exists() and base.with_name(base.name + ".npz").exists():
+        info = json.loads(meta.read_text())
+        return Trained(config, base, info["accuracy"], info["n_train"], 0.0, True)
+    return train(config, mnist=mnist, progress=progress)
+
+
+def train(config=TrainingConfig(), mnist=None, progress=True):
+    """Train the seed network in nengo-dl and save its parameters.
+
+    Parameters
+    ----------
+    config : TrainingConfig
+    mnist : k2l_course.data.Mnist, optional
+    progress : bool
+
+    Returns
+    -------
+    Trained
+    """
+    tf, _, nengo_dl, _ = import_stack()
+    mnist = mnist or data_module.load_mnist()
+    n = config.n_train or len(mnist.train_images)
+    x = data_module.to_sequences(mnist.train_images[:n], 1)
+    y = data_module.label_sequences(mnist.train_labels[:n])
+
+    seed_net = build_seed_model(seed=config.seed)
+    conv = convert(seed_net, config.neuron, config.scale_firing_rates, probes=False)
+    start = time.perf_counter()
+    with nengo_dl.Simulator(conv.net, seed=config.seed, minibatch_size=config.minibatch, progress_bar=False) as sim:
+        sim.compile(
+            optimizer=tf.optimizers.RMSprop(config.learning_rate),
+            loss={conv.output: tf.losses.SparseCategoricalCrossentropy(from_logits=True)},
+            metrics={conv.output: tf.metrics.sparse_categorical_accuracy},
+        )
+        callbacks = [_ProgressBar(config.epochs, n // config.minibatch, config.neuron)] if progress else []
+        history = sim.fit({conv.input: x}, {conv.output: y}, epochs=config.epochs, verbose=0, callbacks=callbacks)
+        base = params_path(config)
+        base.parent.mkdir(parents=True, exist_ok=True)
+        tmp = base.with_name(base.name + ".tmp")
+        sim.save_params(str(tmp))
+    seconds = time.perf_counter() - start
+    os.replace(tmp.with_name(tmp.name + ".npz"), base.with_name(base.name + ".npz"))
+    acc_key = [k for k in history.history if k.endswith("sparse_categorical_accuracy")][0]
+    accuracy = float(history.history[acc_key][-1])
+    info = {"config": dataclasses.asdict(config), "accuracy": accuracy, "n_train": n, "seconds": seconds}
+    base.with_suffix(".json").write_text(json.dumps(info, indent=2))
+    return Trained(config, base, accuracy, n, seconds, False)
+
+
+class _ProgressBar:
+    """A Keras callback that shows training progress with tqdm."""
+
+    def __new__(cls, epochs, steps, label):
+        tf, _, _, _ = import_stack()
+        from tqdm.auto import tqdm
+
+        class Bar(tf.keras.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                self.bar = tqdm(total=epochs * steps, desc=f"training ({label})", unit="batch", leave=False)
+
+            def on_train_batch_end(self, batch, logs=None):
+                self.bar.update(1)
+                if logs:
+                    acc = [v for k, v in logs.items() if k.endswith("accuracy")]
+                    if acc:
+                        self.bar.set_postfix(accuracy=f"{acc[0]:.4f}", refresh=False)
+
+            def on_train_end(self, logs=None):
+                self.bar.close()
+
+        return Bar()
