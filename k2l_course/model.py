@@ -69,19 +69,18 @@ def build_seed_model(seed=0):
     Parameters
     ----------
     seed : int
-        Seeds NumPy and TensorFlow before the layers are created, so the
-        initial weights are the same on every run.
+        Seeds Python, NumPy and TensorFlow before the layers are created, so
+        the initial weights are the same on every run.
 
     Returns
     -------
     SeedNetwork
     """
     tf, _, _, _ = import_stack()
-    import numpy as np
-
-    np.random.seed(seed)
-    tf.random.set_seed(seed)
     tf.keras.backend.clear_session()
+    # Seeds Python's, NumPy's and TensorFlow's generators (Keras's unseeded
+    # initializers draw from the latter).
+    tf.keras.utils.set_random_seed(seed)
     relu = tf.nn.relu
     conv = dict(activation=relu, use_bias=False)
 

@@ -77,7 +77,8 @@ class Trained:
     n_train : int
         Number of training images.
     seconds : float
-        Wall time of the training run (0 if loaded from the cache).
+        Wall time of the training run (when loaded from the cache: of the
+        run that produced it).
     from_cache : bool
     """
 
@@ -123,7 +124,7 @@ def load_or_train(config=TrainingConfig(), mnist=None, progress=True):
     meta = base.with_suffix(".json")
     if meta.exists() and base.with_name(base.name + ".npz").exists():
         info = json.loads(meta.read_text())
-        return Trained(config, base, info["accuracy"], info["n_train"], 0.0, True)
+        return Trained(config, base, info["accuracy"], info["n_train"], info["seconds"], True)
     return train(config, mnist=mnist, progress=progress)
 
 

@@ -1,0 +1,217 @@
+"""``k2l reproduce``: the seed's whole pipeline at full size, beside its numbers.
+
+Stages, in the seed's order:
+
+1. train the network with ReLU (60,000 images, 2 epochs);
+2. evaluate with ReLU rates (10 steps);
+3. SpikingRectifiedLinear at scale 100, synapse 5 ms;
+4. LoihiSpikingRectifiedLinear at scale 100;
+5. Loihi neurons with a per-layer scale for a 200 Hz mean rate (rates
+   measured with ReLU);
+6. train with Loihi neurons at scale 100, evaluate at scale 100;
+7. the emulated chip (nengo-loihi) at scale 400 with the seed's block shapes.
+
+Every accuracy carries its n and 95% Wilson interval; each stage reports its
+per-layer mean rates of active neurons and its wall time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+from k2l_course import seed as seed_ref
+from k2l_course.model import NEURON_LAYERS
+from k2l_course.rates import TARGET_RATE, scales_for_target
+from k2l_course.stats import Accuracy
+
+#: Evaluation sizes: the seed uses 100 images in nengo-dl and 5 on the chip.
+N_TEST = 1000
+N_SEED = 100
+N_CHIP = 100
+
+
+@dataclasses.dataclass
+class Stage:
+    """One measured stage.
+
+    Attributes
+    ----------
+    key : str
+        Stage id (the keys of :data:`k2l_course.seed.ACCURACY`).
+    accuracy : Accuracy
+        On all evaluated images.
+    accuracy_seed_n : Accuracy or None
+        On the first ``N_SEED`` images, the seed's own sample.
+    rates : dict of str -> float or None
+    seconds : float
+    settings : dict
+    """
+
+    key: str
+    accuracy: Accuracy
+    accuracy_seed_n: Accuracy | None
+    rates: dict | None
+    seconds: float
+    settings: dict
+
+    def to_dict(self):
+        """Plain data, with the seed's numbers beside ours."""
+        n_seed, text, docs = seed_ref.ACCURACY[self.key]
+        return {
+            "stage": self.key,
+            "description": seed_ref.DESCRIPTION[self.key],
+            "accuracy": self.accuracy.to_dict(),
+            "accuracy_first_100": self.accuracy_seed_n.to_dict() if self.accuracy_seed_n else None,
+            "rates_hz": self.rates,
+            "seconds": self.seconds,
+            "settings": self.settings,
+            "seed": {
+                "n": n_seed,
+                "accuracy_text": text,
+                "accuracy_docs": docs,
+                "rates_hz": dict(zip(NEURON_LAYERS, seed_ref.RATES[self.key])) if self.key in seed_ref.RATES else None,
+            },
+        }
+
+
+def _evaluation_stage(key, seed_net, params, mnist, n_test, **kwargs):
+    from k2l_course.evaluation import evaluate
+
+    start = time.perf_counter()
+    ev = evaluate(seed_net, params, mnist.test_images[:n_test], mnist.test_labels[:n_test], **kwargs)
+    seconds = time.perf_counter() - start
+    first = Accuracy.from_predictions(ev.predictions[:N_SEED], ev.labels[:N_SEED])
+    return Stage(key, ev.accuracy, first, ev.rates, seconds, ev.settings), ev
+
+
+def run_all(n_test=N_TEST, n_chip=N_CHIP, simulator=None, progress=True, log=print):
+    """Run every stage of the seed's pipeline.
+
+    Parameters
+    ----------
+    n_test : int
+        Test images per nengo-dl evaluation (at least the seed's 100).
+    n_chip : int
+        Test images presented to the emulated chip.
+    simulator : callable, optional
+        Simulator class for the chip stage (the stock emulator by default).
+    progress : bool
+        Show progress bars.
+    log : callable
+        Called with one line per finished stage.
+
+    Returns
+    -------
+    list of Stage
+    """
+    from k2l_course import chip, data, training
+    from k2l_course.model import build_seed_model
+
+    if n_test < N_SEED:
+        raise ValueError(f"n_test={n_test}: evaluate on at least the seed's {N_SEED} images")
+    mnist = data.load_mnist()
+    log(f"MNIST: {len(mnist.train_images)} training and {len(mnist.test_images)} test images from {mnist.source}")
+    stages = []
+
+    def done(stage):
+        stages.append(stage)
+        log(f"  {stage.key:<22} {stage.accuracy}  ({stage.seconds:.1f} s)")
+
+    relu = training.load_or_train(training.TrainingConfig(neuron="relu"), mnist, progress=progress)
+    done(
+        Stage(
+            "train-relu",
+            Accuracy.from_fraction(relu.accuracy, relu.n_train),
+            None,
+            None,
+            relu.seconds,
+            {"from_cache": relu.from_cache, "note": "Keras's running accuracy over the last epoch"},
+        )
+    )
+    net = build_seed_model()
+    stage, relu_eval = _evaluation_stage("relu", net, relu.params, mnist, n_test, neuron="relu", n_steps=10)
+    done(stage)
+    spiking = dict(scale_firing_rates=100, synapse=0.005)
+    done(_evaluation_stage("spiking-relu-x100", net, relu.params, mnist, n_test, neuron="spiking-relu", **spiking)[0])
+    done(_evaluation_stage("loihi-relu-x100", net, relu.params, mnist, n_test, neuron="loihi-relu", **spiking)[0])
+    scales = scales_for_target(relu_eval.rates, TARGET_RATE)
+    stage, _ = _evaluation_stage(
+        "loihi-relu-per-layer", net, relu.params, mnist, n_test, neuron="loihi-relu", scale_firing_rates=scales, synapse=0.005
+    )
+    done(stage)
+
+    loihi = training.load_or_train(
+        training.TrainingConfig(neuron="loihi-relu", scale_firing_rates=100), mnist, progress=progress
+    )
+    stage, _ = _evaluation_stage("loihi-trained-x100", net, loihi.params, mnist, n_test, neuron="loihi-relu", **spiking)
+    stage.settings.update(train_seconds=loihi.seconds, train_accuracy=loihi.accuracy)
+    done(stage)
+
+    start = time.perf_counter()
+    deployment = chip.deploy(net, loihi.params, mnist.test_images[:n_chip])
+    result = chip.run(deployment, mnist.test_labels[:n_chip], simulator=simulator)
+    first = Accuracy.from_predictions(result.predictions[:N_SEED], mnist.test_labels[: min(N_SEED, n_chip)])
+    done(
+        Stage(
+            "chip",
+            result.accuracy,
+            first,
+            None,
+            time.perf_counter() - start,
+            {
+                "scale_firing_rates": chip.CHIP_SCALE,
+                "synapse": chip.CHIP_SYNAPSE,
+                "block_shapes": chip.SEED_BLOCK_SHAPES,
+                "seconds_per_image": result.seconds / n_chip,
+            },
+        )
+    )
+    return stages
+
+
+def format_table(stages):
+    """A plain-text table of our numbers beside the seed's."""
+    lines = [
+        f"{'stage':<22} {'ours (95% CI)':<34} {'first 100':>9} {'seed':>6} {'docs':>6} {'time':>7}  rates Hz (to-spikes, conv0, conv1, dense0)",
+    ]
+    for s in stages:
+        n_seed, text, docs = seed_ref.ACCURACY[s.key]
+        first = f"{100 * s.accuracy_seed_n.value:.0f}%" if s.accuracy_seed_n else "-"
+        rates = ", ".join(f"{s.rates[k]:.1f}" for k in NEURON_LAYERS) if s.rates else "-"
+        seed_rates = seed_ref.RATES.get(s.key)
+        if seed_rates:
+            rates += "  (seed " + ", ".join(f"{r:g}" for r in seed_rates) + ")"
+        lines.append(
+            f"{s.key:<22} {str(s.accuracy):<34} {first:>9} {100 * text:>5.1f}% {100 * docs:>5.1f}% {s.seconds:>6.1f}s  {rates}"
+        )
+    return "\n".join(lines)
+
+
+def add_arguments(parser):
+    """Options of ``k2l reproduce``."""
+    parser.add_argument("--n-test", type=int, default=N_TEST, help=f"test images per nengo-dl stage (default {N_TEST})")
+    parser.add_argument("--n-chip", type=int, default=N_CHIP, help=f"test images on the emulated chip (default {N_CHIP})")
+    parser.add_argument(
+        "--out", type=Path, default=Path("k2l-reproduce.json"), help="where to write the results as JSON"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def run(args):
+    """Run ``k2l reproduce``."""
+    start = time.perf_counter()
+    stages = run_all(n_test=args.n_test, n_chip=args.n_chip, progress=not args.no_progress)
+    table = format_table(stages)
+    print()
+    print(table)
+    total = time.perf_counter() - start
+    print(f"\ntotal wall time {total:.0f} s")
+    payload = {"stages": [s.to_dict() for s in stages], "table": table, "seconds": total}
+    tmp = args.out.with_name(args.out.name + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2))
+    tmp.replace(args.out)
+    print(f"results written to {args.out}")
+    return 0

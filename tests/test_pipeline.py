@@ -1,0 +1,86 @@
+"""The whole pipeline, end to end, on a small real subset of MNIST.
+
+Training uses 6,000 real images for one epoch, so accuracies are lower than at
+full size but far above chance (10%): each assertion uses the lower bound of
+the 95% interval.
+"""
+
+import numpy as np
+import pytest
+
+from k2l_course import chip, evaluation, rates, training
+from k2l_course.training import TrainingConfig, load_or_train
+
+N = 200
+
+
+def test_training_is_saved_and_reused(small_relu, mnist):
+    assert small_relu.params.with_name(small_relu.params.name + ".npz").exists()
+    again = load_or_train(small_relu.config, mnist, progress=False)
+    assert again.from_cache and again.params == small_relu.params
+    assert again.accuracy == small_relu.accuracy
+
+
+def test_the_parameter_key_follows_the_configuration():
+    a = TrainingConfig(neuron="relu")
+    assert a.key() == TrainingConfig(neuron="relu").key()
+    assert a.key() != TrainingConfig(neuron="loihi-relu", scale_firing_rates=100).key()
+    assert a.key() != TrainingConfig(neuron="relu", seed=1).key()
+
+
+def test_training_is_reproducible(small_relu, mnist, tmp_path, monkeypatch):
+    monkeypatch.setenv("K2L_CACHE", str(tmp_path))
+    rerun = training.train(small_relu.config, mnist, progress=False)
+    first = np.load(small_relu.params.with_name(small_relu.params.name + ".npz"))
+    second = np.load(rerun.params.with_name(rerun.params.name + ".npz"))
+    assert first.files == second.files
+    for name in first.files:
+        assert np.array_equal(first[name], second[name]), name
+
+
+def test_relu_network_classifies(small_relu, seed_net, mnist):
+    ev = evaluation.evaluate(seed_net, small_relu.params, mnist.test_images[:N], mnist.test_labels[:N], n_steps=10)
+    assert ev.accuracy.n == N
+    assert ev.accuracy.interval[0] > 0.8
+    assert all(ev.rates[name] > 0 for name in ev.rates)
+    assert ev.output.shape == (2, 10, 10)
+    assert ev.activities["conv0"].shape == (2, 10, 13 * 13 * 32)
+
+
+def test_spiking_network_with_per_layer_scales(small_relu, seed_net, mnist):
+    relu = evaluation.evaluate(seed_net, small_relu.params, mnist.test_images[:N], mnist.test_labels[:N], n_steps=10)
+    scales = rates.scales_for_target(relu.rates, 200)
+    ev = evaluation.evaluate(
+        seed_net, small_relu.params, mnist.test_images[:N], mnist.test_labels[:N],
+        neuron="loihi-relu", scale_firing_rates=scales, synapse=0.005,
+    )
+    assert ev.accuracy.interval[0] > 0.5
+    # Loihi neurons never exceed one spike per step.
+    assert all(0 < r <= 1000 for r in ev.rates.values())
+
+
+def test_loihi_trained_network_on_the_emulated_chip(small_loihi, seed_net, mnist):
+    n = 20
+    deployment = chip.deploy(seed_net, small_loihi.params, mnist.test_images[:n])
+    run = chip.run(deployment, mnist.test_labels[:n])
+    assert run.predictions.shape == (n,)
+    assert run.output.shape == (n * 30, 10)
+    assert run.accuracy.interval[0] > 0.1
+
+
+def test_presentation_predictions_read_the_last_step():
+    output = np.zeros((6, 3))
+    output[0, 2] = 5  # early in presentation 0: ignored
+    output[2, 1] = 5  # last step of presentation 0
+    output[5, 0] = 5  # last step of presentation 1
+    assert chip.presentation_predictions(output, 3).tolist() == [1, 0]
+    with pytest.raises(ValueError, match="whole presentations"):
+        chip.presentation_predictions(np.zeros((7, 3)), 3)
+
+
+def test_last_step_predictions():
+    output = np.zeros((2, 4, 3))
+    output[0, 0, 2] = 9
+    output[0, -1, 1] = 1
+    output[1, -1, 0] = 1
+    assert evaluation.last_step_predictions(output).tolist() == [1, 0]
