@@ -21,6 +21,7 @@ import dataclasses
 import time
 
 import numpy as np
+from tqdm.auto import trange
 
 from k2l_course import data as data_module
 from k2l_course.conversion import convert
@@ -157,7 +158,7 @@ def presentation_predictions(output, steps_per_image):
     return np.argmax(output[steps_per_image - 1 :: steps_per_image], axis=-1)
 
 
-def run(deployment, labels=None, simulator=None):
+def run(deployment, labels=None, simulator=None, progress=False):
     """Build the deployment in nengo-loihi and present every image once.
 
     Parameters
@@ -167,6 +168,8 @@ def run(deployment, labels=None, simulator=None):
         True labels of the presented images, to compute the accuracy.
     simulator : callable, optional
         The simulator class; ``nengo_loihi.Simulator`` (the stock emulator) by default.
+    progress : bool
+        Show a progress bar over the presented images.
 
     Returns
     -------
@@ -177,8 +180,9 @@ def run(deployment, labels=None, simulator=None):
     conv = deployment.converted
     start = time.perf_counter()
     with simulator(deployment.net, progress_bar=False) as sim:
-        sim.run(deployment.run_time)
         steps = int(round(deployment.presentation_time / sim.dt))
+        for _ in trange(deployment.n_images, desc="emulated chip", unit="image", leave=False, disable=not progress):
+            sim.run_steps(steps)
         output = np.asarray(sim.data[conv.output])
         layer_data = {name: np.asarray(sim.data[p]) for name, p in conv.probes.items()}
     seconds = time.perf_counter() - start

@@ -77,6 +77,7 @@ def evaluate(
     n_steps=30,
     minibatch=20,
     n_keep=2,
+    progress=False,
 ):
     """Evaluate trained parameters with the given neurons in nengo-dl.
 
@@ -96,6 +97,8 @@ def evaluate(
         Images simulated at once (n is padded up to a multiple of it).
     n_keep : int
         How many examples' time series to keep for plots.
+    progress : bool
+        Show a progress bar over minibatches.
 
     Returns
     -------
@@ -112,7 +115,8 @@ def evaluate(
         x = np.concatenate([x, np.repeat(x[-1:], pad, axis=0)])
     with nengo_dl.Simulator(conv.net, minibatch_size=minibatch, progress_bar=False) as sim:
         sim.load_params(str(params))
-        out = sim.predict({conv.input: x}, verbose=0)
+        callbacks = [_PredictBar(len(x) // minibatch, settings_label(neuron))] if progress else []
+        out = sim.predict({conv.input: x}, verbose=0, callbacks=callbacks)
     output = out[conv.output][:n]
     predictions = last_step_predictions(output)
     rates, activities = {}, {}
@@ -122,7 +126,7 @@ def evaluate(
         rates[name] = float(active_rates(layer, amplitude).mean())
         activities[name] = layer[:n_keep] / amplitude
     settings = {
-        "neuron": neuron if isinstance(neuron, str) else type(neuron).__name__,
+        "neuron": settings_label(neuron),
         "scale_firing_rates": scale_firing_rates,
         "synapse": synapse,
         "n_steps": n_steps,
@@ -136,3 +140,26 @@ def evaluate(
         activities=activities,
         settings=settings,
     )
+
+
+def settings_label(neuron):
+    """A short label for progress bars."""
+    return neuron if isinstance(neuron, str) else type(neuron).__name__
+
+
+def _PredictBar(steps, label):
+    """A Keras callback that shows prediction progress with tqdm."""
+    tf, _, _, _ = import_stack()
+    from tqdm.auto import tqdm
+
+    class Bar(tf.keras.callbacks.Callback):
+        def on_predict_begin(self, logs=None):
+            self.bar = tqdm(total=steps, desc=f"evaluating ({label})", unit="batch", leave=False)
+
+        def on_predict_batch_end(self, batch, logs=None):
+            self.bar.update(1)
+
+        def on_predict_end(self, logs=None):
+            self.bar.close()
+
+    return Bar()

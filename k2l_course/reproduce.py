@@ -77,11 +77,11 @@ class Stage:
         }
 
 
-def _evaluation_stage(key, seed_net, params, mnist, n_test, **kwargs):
+def _evaluation_stage(key, seed_net, params, mnist, n_test, progress=True, **kwargs):
     from k2l_course.evaluation import evaluate
 
     start = time.perf_counter()
-    ev = evaluate(seed_net, params, mnist.test_images[:n_test], mnist.test_labels[:n_test], **kwargs)
+    ev = evaluate(seed_net, params, mnist.test_images[:n_test], mnist.test_labels[:n_test], progress=progress, **kwargs)
     seconds = time.perf_counter() - start
     first = Accuracy.from_predictions(ev.predictions[:N_SEED], ev.labels[:N_SEED])
     return Stage(key, ev.accuracy, first, ev.rates, seconds, ev.settings), ev
@@ -132,27 +132,32 @@ def run_all(n_test=N_TEST, n_chip=N_CHIP, simulator=None, progress=True, log=pri
         )
     )
     net = build_seed_model()
-    stage, relu_eval = _evaluation_stage("relu", net, relu.params, mnist, n_test, neuron="relu", n_steps=10)
+
+    def evaluation_stage(key, params, **kwargs):
+        return _evaluation_stage(key, net, params, mnist, n_test, progress=progress, **kwargs)
+
+    stage, relu_eval = evaluation_stage("relu", relu.params, neuron="relu", n_steps=10)
     done(stage)
     spiking = dict(scale_firing_rates=100, synapse=0.005)
-    done(_evaluation_stage("spiking-relu-x100", net, relu.params, mnist, n_test, neuron="spiking-relu", **spiking)[0])
-    done(_evaluation_stage("loihi-relu-x100", net, relu.params, mnist, n_test, neuron="loihi-relu", **spiking)[0])
+    done(evaluation_stage("spiking-relu-x100", relu.params, neuron="spiking-relu", **spiking)[0])
+    done(evaluation_stage("loihi-relu-x100", relu.params, neuron="loihi-relu", **spiking)[0])
     scales = scales_for_target(relu_eval.rates, TARGET_RATE)
-    stage, _ = _evaluation_stage(
-        "loihi-relu-per-layer", net, relu.params, mnist, n_test, neuron="loihi-relu", scale_firing_rates=scales, synapse=0.005
+    stage, _ = evaluation_stage(
+        "loihi-relu-per-layer", relu.params, neuron="loihi-relu", scale_firing_rates=scales, synapse=0.005
     )
+    stage.settings["scale_firing_rates"] = scales
     done(stage)
 
     loihi = training.load_or_train(
         training.TrainingConfig(neuron="loihi-relu", scale_firing_rates=100), mnist, progress=progress
     )
-    stage, _ = _evaluation_stage("loihi-trained-x100", net, loihi.params, mnist, n_test, neuron="loihi-relu", **spiking)
+    stage, _ = evaluation_stage("loihi-trained-x100", loihi.params, neuron="loihi-relu", **spiking)
     stage.settings.update(train_seconds=loihi.seconds, train_accuracy=loihi.accuracy)
     done(stage)
 
     start = time.perf_counter()
     deployment = chip.deploy(net, loihi.params, mnist.test_images[:n_chip])
-    result = chip.run(deployment, mnist.test_labels[:n_chip], simulator=simulator)
+    result = chip.run(deployment, mnist.test_labels[:n_chip], simulator=simulator, progress=progress)
     first = Accuracy.from_predictions(result.predictions[:N_SEED], mnist.test_labels[: min(N_SEED, n_chip)])
     done(
         Stage(
