@@ -8,10 +8,11 @@ where almost all of the emulator's time goes.
 
 This module precomputes, once, where a spike from each *source* (a chip
 compartment, or a neuron of a host-to-chip spike input) lands: the global
-compartment indices and weights of all its synapses, in one CSR-like table.
-Each step then gathers the rows of the sources that spiked and accumulates
-them with one ``np.bincount`` (integer chips) or one ``np.add.at`` in the
-stock order (floating-point ``"simreal"`` chips).
+compartment indices and weights of all its synapses, in one CSR table (a
+sparse matrix with one row per source). Each step then sums the rows of the
+sources that spiked, in one sparse operation (integer chips), or adds their
+weights one by one in the stock order with ``np.add.at`` (floating-point
+``"simreal"`` chips).
 
 Bit-exactness
 -------------
@@ -22,11 +23,10 @@ The results are identical, bit for bit, to the stock emulator's:
   one spike (NumPy's buffered fancy assignment); the table keeps the last one.
 * **Integer chips** (the default, discretized target ``"sim"``). The input
   accumulator is ``int32`` and wraps on overflow, so it is arithmetic modulo
-  2**32, in which the order of additions does not matter. Sums are formed in
-  float64 by ``np.bincount``, which is exact while every partial sum stays
-  below 2**53; the table checks that bound once (the sum of absolute weights
-  into each compartment) and uses exact ``int64`` accumulation otherwise.
-  The sum is then wrapped to ``int32`` and added, as the stock code does.
+  2**32, in which the order of additions does not matter. The rows are
+  summed in ``int64`` (exact: fewer than 2**32 int32 weights cannot reach
+  2**63), wrapped to ``int32`` and added, which gives the stock result modulo
+  2**32, i.e. exactly.
 * **Floating-point chips** (``target="simreal"``). Order matters, so the
   events are stably sorted into the stock order (synapse by synapse; within
   a synapse, host inputs first, then axons in order, then spikes in order)
@@ -48,6 +48,7 @@ simulator is untouched and stays the reference. Nothing is patched globally.
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse
 
 from k2l_course.quiet import import_stack
 
@@ -56,10 +57,6 @@ _, nengo, _, nengo_loihi = import_stack()
 from nengo_loihi.builder.discretize import Q_BITS, U_BITS  # noqa: E402
 from nengo_loihi.emulator import interface as stock  # noqa: E402
 from nengo_loihi.simulator import StepRunner  # noqa: E402
-
-#: Largest magnitude a float64 holds every integer up to (exact bincount sums).
-EXACT_FLOAT_LIMIT = 2**53
-
 
 class RoutingTable:
     """Where the spike of each source lands: compartments and weights.
@@ -79,22 +76,25 @@ class RoutingTable:
     targets : ndarray of intp, shape (n_events,)
         Global compartment index of each event.
     weights : ndarray, shape (n_events,)
-        Weight of each event: float64 holding exact integers on integer
-        chips, float32 on floating-point chips.
+        Weight of each event, in the blocks' dtype (int32 or float32).
     ranks : ndarray of int64, shape (n_events,)
         Stock delivery order of each event's axon (used on float chips).
-    exact_in_float64 : bool
-        Whether float64 sums of the weights into any compartment are exact.
+    matrix : scipy.sparse.csr_matrix of int64, shape (n_sources, n_compartments)
+        The table as a sparse matrix, on integer chips (None on float chips).
     """
 
-    def __init__(self, n_compartments, input_offsets, ptr, targets, weights, ranks, exact_in_float64):
+    def __init__(self, n_compartments, input_offsets, ptr, targets, weights, ranks):
         self.n_compartments = n_compartments
         self.input_offsets = input_offsets
         self.ptr = ptr
         self.targets = targets
         self.weights = weights
         self.ranks = ranks
-        self.exact_in_float64 = exact_in_float64
+        self.matrix = None
+        if weights.dtype == np.int32:
+            self.matrix = scipy.sparse.csr_matrix(
+                (weights.astype(np.int64), targets, ptr), shape=(len(ptr) - 1, n_compartments)
+            )
 
     @property
     def n_sources(self):
@@ -123,10 +123,7 @@ class RoutingTable:
         ndarray of intp
         """
         starts = self.ptr[sources]
-        lengths = self.ptr[sources + 1] - starts
-        ends = np.cumsum(lengths)
-        n_events = int(ends[-1]) if len(ends) else 0
-        return np.arange(n_events) + np.repeat(starts - (ends - lengths), lengths)
+        return segment_positions(starts, self.ptr[sources + 1] - starts)
 
 
 def last_occurrences(indices, weights):
@@ -153,23 +150,70 @@ def last_occurrences(indices, weights):
     return indices[keep], np.asarray(weights)[keep]
 
 
+def segment_positions(starts, lengths):
+    """Concatenated ``arange(start, start + length)`` of every segment.
+
+    Parameters
+    ----------
+    starts, lengths : ndarray of int, shape (n,)
+
+    Returns
+    -------
+    ndarray of int64, shape (lengths.sum(),)
+    """
+    ends = np.cumsum(lengths)
+    n_total = int(ends[-1]) if len(ends) else 0
+    return np.arange(n_total) + np.repeat(starts - (ends - lengths), lengths)
+
+
 def _axon_source_map(axon, n_sources):
     """Target axon and atom of each source compartment of ``axon``."""
     if axon.compartment_map is None:
         axon_ids = np.arange(n_sources)
     else:
-        axon_ids = np.asarray(axon.compartment_map)
+        axon_ids = np.asarray(axon.compartment_map, dtype=np.int64)
     if axon.compartment_atoms is None:
-        atoms = np.zeros(len(axon_ids), dtype=int)
+        atoms = np.zeros(len(axon_ids), dtype=np.int64)
     else:
-        atoms = np.asarray(axon.compartment_atoms)
+        atoms = np.asarray(axon.compartment_atoms, dtype=np.int64)
     if len(axon_ids) != n_sources or len(atoms) != n_sources:
         raise ValueError(f"{axon}: compartment map covers {len(axon_ids)} of {n_sources} source compartments")
     return axon_ids, atoms
 
 
+def _synapse_rows(synapse, keys):
+    """Deduplicated weight rows of a synapse, concatenated.
+
+    Parameters
+    ----------
+    synapse : nengo_loihi.block.Synapse
+    keys : ndarray of int, shape (n_rows, 2)
+        ``(weight index, atom)`` of each row.
+
+    Returns
+    -------
+    ptr : ndarray of int64, shape (n_rows + 1,)
+    indices : ndarray of intp
+        Compartment index (before the axon's base) of each entry.
+    weights : ndarray
+    """
+    indices, weights = [], []
+    for weight_idx, atom in keys.tolist():
+        i, w = last_occurrences(synapse.indices[weight_idx][atom].astype(np.intp), synapse.weights[weight_idx][atom])
+        indices.append(i)
+        weights.append(w)
+    ptr = np.zeros(len(keys) + 1, dtype=np.int64)
+    np.cumsum([len(i) for i in indices], out=ptr[1:])
+    return ptr, np.concatenate(indices), np.concatenate(weights)
+
+
 def _axon_events(axon, n_sources, target_start, n_targets):
     """Events of every source of one axon, as stock ``update_input`` would add them.
+
+    A source compartment ``c`` sends a spike to axon ``a = compartment_map[c]``
+    (none if negative) with atom ``compartment_atoms[c]``; the synapse adds
+    row ``atom`` of the weights of ``a`` to compartments ``base(a) +
+    indices`` (none if the base is negative).
 
     Parameters
     ----------
@@ -179,35 +223,45 @@ def _axon_events(axon, n_sources, target_start, n_targets):
     target_start, n_targets : int
         Global index of the target block's compartment 0, and its size.
 
-    Yields
-    ------
-    source : int
-        Source compartment, local to the sending block or input.
+    Returns
+    -------
+    sources : ndarray of int64
+        Source compartment of each event, local to the sending block or input.
     targets : ndarray of intp
-        Global compartment indices.
+        Global compartment index of each event.
     weights : ndarray
-        Weights (the synapse's dtype).
+        Weight of each event (the synapse's dtype).
     """
     synapse = axon.target
     axon_ids, atoms = _axon_source_map(axon, n_sources)
-    rows = {}
-    for source, (axon_id, atom) in enumerate(zip(axon_ids.tolist(), atoms.tolist())):
-        if axon_id < 0:
-            continue  # stock: map_spikes drops the spike
-        if axon_id >= synapse.n_axons:
-            raise ValueError(f"{axon}: compartment {source} targets axon {axon_id} of {synapse.n_axons}")
-        base = synapse.axon_compartment_base(axon_id)
-        if base is None:
-            continue  # stock: unused axon, no input
-        key = (synapse.axon_weight_idx(axon_id), atom)
-        if key not in rows:
-            weights, indices = synapse.axon_weights_indices(axon_id, atom=atom)
-            rows[key] = last_occurrences(indices.astype(np.intp), weights)
-        indices, weights = rows[key]
-        local = base + indices
-        if len(local) and (local.min() < 0 or local.max() >= n_targets):
-            raise ValueError(f"{synapse}: axon {axon_id} reaches compartments outside its block")
-        yield source, target_start + local, weights
+    if np.any(axon_ids >= synapse.n_axons):
+        raise ValueError(f"{axon}: compartments target axons beyond the {synapse.n_axons} of {synapse}")
+    sources = np.flatnonzero(axon_ids >= 0)  # stock: map_spikes drops the others
+    axon_ids, atoms = axon_ids[sources], atoms[sources]
+    if synapse.axon_compartment_bases is None:
+        bases = np.zeros(len(sources), dtype=np.int64)
+    else:
+        bases = np.asarray(synapse.axon_compartment_bases, dtype=np.int64)[axon_ids]
+        used = bases >= 0  # stock: a negative base marks an unused axon
+        sources, axon_ids, atoms, bases = sources[used], axon_ids[used], atoms[used], bases[used]
+    if synapse.axon_to_weight_map is None:
+        weight_ids = axon_ids
+    else:
+        weight_ids = np.asarray(synapse.axon_to_weight_map, dtype=np.int64)[axon_ids]
+    n_populations = np.array([w.shape[0] for w in synapse.weights])[weight_ids]
+    if np.any((atoms < -n_populations) | (atoms >= n_populations)):
+        raise ValueError(f"{axon}: atoms beyond the populations of {synapse}")
+    atoms = atoms % n_populations  # Python indexing, as stock ``w[atom, :]``
+
+    keys, row_of_source = np.unique(np.stack([weight_ids, atoms], axis=1), axis=0, return_inverse=True)
+    row_of_source = row_of_source.reshape(-1)
+    row_ptr, row_indices, row_weights = _synapse_rows(synapse, keys)
+    lengths = np.diff(row_ptr)[row_of_source]
+    positions = segment_positions(row_ptr[row_of_source], lengths)
+    local = np.repeat(bases, lengths) + row_indices[positions]
+    if len(local) and (local.min() < 0 or local.max() >= n_targets):
+        raise ValueError(f"{synapse}: axons reach compartments outside their block")
+    return np.repeat(sources, lengths), target_start + local, row_weights[positions]
 
 
 def _delivery_ranks(block_info, inputs, axon_slices):
@@ -272,11 +326,11 @@ def build_routing(block_info, inputs, axon_slices, skip=()):
             continue
         target_slice = block_info.slices[block_of[id(synapse)]]
         n_targets = target_slice.stop - target_slice.start
-        for source, t, w in _axon_events(axon, n_from, target_slice.start, n_targets):
-            sources.append(np.full(len(t), source_start + source, dtype=np.int64))
-            targets.append(t)
-            weights.append(w)
-            event_ranks.append(np.full(len(t), ranks[id(axon)], dtype=np.int64))
+        source, target, weight = _axon_events(axon, n_from, target_slice.start, n_targets)
+        sources.append(source_start + source)
+        targets.append(target)
+        weights.append(weight)
+        event_ranks.append(np.full(len(target), ranks[id(axon)], dtype=np.int64))
 
     def cat(chunks, dt):
         return np.concatenate(chunks).astype(dt, copy=False) if chunks else np.zeros(0, dtype=dt)
@@ -289,13 +343,7 @@ def build_routing(block_info, inputs, axon_slices, skip=()):
     ptr = np.zeros(n_sources + 1, dtype=np.int64)
     np.cumsum(np.bincount(sources, minlength=n_sources), out=ptr[1:])
 
-    if dtype == np.int32:
-        weights = weights.astype(np.float64)
-        bound = np.bincount(targets, weights=np.abs(weights), minlength=n_compartments)
-        exact = bool(bound.max(initial=0) < EXACT_FLOAT_LIMIT / 2)
-    else:
-        exact = False
-    return RoutingTable(n_compartments, input_offsets, ptr, targets, weights, event_ranks, exact)
+    return RoutingTable(n_compartments, input_offsets, ptr, targets, weights, event_ranks)
 
 
 class FastSynapseState(stock.SynapseState):
@@ -360,21 +408,13 @@ class FastSynapseState(stock.SynapseState):
 
     def _deliver(self, q):
         routing = self.routing
-        events = routing.gather(self._sources)
-        if not len(events):
-            return
-        targets = routing.targets[events]
-        weights = routing.weights[events]
-        if self.dtype == np.int32:
-            if routing.exact_in_float64:
-                total = np.bincount(targets, weights=weights, minlength=len(q)).astype(np.int64)
-            else:
-                total = np.zeros(len(q), dtype=np.int64)
-                np.add.at(total, targets, weights.astype(np.int64))
-            q += total.astype(np.int32)  # both wrap modulo 2**32, as stock int32 does
+        if routing.matrix is not None:
+            total = np.asarray(routing.matrix[self._sources].sum(axis=0)).reshape(-1)
+            q += total.astype(np.int32)  # modulo 2**32, as the stock int32 sums wrap
         else:
+            events = routing.gather(self._sources)
             order = np.argsort(routing.ranks[events], kind="stable")
-            np.add.at(q, targets[order], weights[order])
+            np.add.at(q, routing.targets[events[order]], routing.weights[events[order]])
 
     def _deliver_stock(self, synapse, input):
         """The stock ``update_input`` loop, for one (learning) synapse."""
