@@ -96,15 +96,13 @@ def deploy(
     -------
     Deployment
     """
-    _, nengo, nengo_dl, nengo_loihi = import_stack()
+    _, _, nengo_dl, nengo_loihi = import_stack()
     conv = convert(seed_net, "loihi-relu", scale_firing_rates, synapse, probes=probe_layers)
     net = conv.net
     with nengo_dl.Simulator(net, progress_bar=False) as sim:
         sim.load_params(str(params))
         sim.freeze_params(net)
-    flat = data_module.to_sequences(images, 1)[:, 0, :]
     with net:
-        conv.input.output = nengo.processes.PresentInput(flat, presentation_time=presentation_time)
         nengo_loihi.add_params(net)
         net.config[conv.ensembles["to-spikes"]].on_chip = False
         for name in ON_CHIP_LAYERS:
@@ -113,7 +111,45 @@ def deploy(
                 net.config[conv.ensembles[name]].block_shape = nengo_loihi.BlockShape(
                     tuple(shape), seed_net.output_shape(name)
                 )
-    return Deployment(net=net, converted=conv, n_images=len(images), presentation_time=presentation_time)
+    deployment = Deployment(net=net, converted=conv, n_images=0, presentation_time=presentation_time)
+    return present(deployment, images)
+
+
+def present(deployment, images):
+    """The same deployed network, presenting other images.
+
+    Freezing the parameters (a nengo-dl build) is the slow part of
+    :func:`deploy`; this swaps only the input process, so one deployment can
+    be run on many batches of images.
+
+    Parameters
+    ----------
+    deployment : Deployment
+    images : ndarray, shape (n, 28, 28)
+
+    Returns
+    -------
+    Deployment
+        Sharing the network with ``deployment`` (whose input now presents ``images``).
+    """
+    _, nengo, _, _ = import_stack()
+    flat = data_module.to_sequences(images, 1)[:, 0, :]
+    deployment.converted.input.output = nengo.processes.PresentInput(
+        flat, presentation_time=deployment.presentation_time
+    )
+    return dataclasses.replace(deployment, n_images=len(images))
+
+
+def simulator_class(name):
+    """The simulator of an emulator name: ``"stock"`` (nengo-loihi's) or ``"fast"`` (bit-exact, faster)."""
+    _, _, _, nengo_loihi = import_stack()
+    if name == "stock":
+        return nengo_loihi.Simulator
+    if name == "fast":
+        from k2l_course.emulator import Simulator
+
+        return Simulator
+    raise ValueError(f"unknown emulator {name!r}: choose 'fast' or 'stock'")
 
 
 @dataclasses.dataclass

@@ -171,6 +171,7 @@ def run_all(n_test=N_TEST, n_chip=N_CHIP, simulator=None, progress=True, log=pri
                 "synapse": chip.CHIP_SYNAPSE,
                 "block_shapes": chip.SEED_BLOCK_SHAPES,
                 "seconds_per_image": result.seconds / n_chip,
+                "emulator": getattr(simulator, "__module__", "nengo_loihi"),
             },
         )
     )
@@ -202,13 +203,21 @@ def add_arguments(parser):
     parser.add_argument(
         "--out", type=Path, default=Path("k2l-reproduce.json"), help="where to write the results as JSON"
     )
+    parser.add_argument(
+        "--emulator", choices=("fast", "stock"), default="fast",
+        help="chip emulator: fast (bit-identical to stock, see k2l_course.emulator) or nengo-loihi's stock one",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def run(args):
     """Run ``k2l reproduce``."""
     start = time.perf_counter()
-    stages = run_all(n_test=args.n_test, n_chip=args.n_chip, progress=not args.no_progress)
+    from k2l_course.chip import simulator_class
+
+    stages = run_all(
+        n_test=args.n_test, n_chip=args.n_chip, simulator=simulator_class(args.emulator), progress=not args.no_progress
+    )
     table = format_table(stages)
     print()
     print(table)

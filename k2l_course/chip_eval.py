@@ -1,0 +1,243 @@
+"""``k2l chip-eval``: the emulated chip on the whole MNIST test set.
+
+The seed judges the chip on 5 images, which says almost nothing (5/5 is
+compatible with a true accuracy of 48%). This runs the deployed network over
+all 10,000 test images:
+
+* in **chunks** of consecutive images, each presented one after another as in
+  the seed (the chip is not reset between images; each chunk starts from a
+  rested chip);
+* in **parallel**, one worker process per core, each deploying the network
+  once and then running chunk after chunk;
+* **resumably**: every finished chunk is written to its own file, atomically,
+  so an interrupted run picks up where it stopped and a finished one is
+  reused;
+
+and reports the accuracy with its 95% interval beside nengo-dl's accuracy with
+Loihi neurons on the same images and settings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import multiprocessing
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from k2l_course.stats import Accuracy
+
+N_IMAGES = 10_000
+CHUNK = 200
+
+
+@dataclasses.dataclass
+class ChipEval:
+    """The result of a whole-test-set chip evaluation.
+
+    Attributes
+    ----------
+    chip : Accuracy
+        The emulated chip.
+    nengo_dl : Accuracy
+        nengo-dl with Loihi neurons, same parameters, scale, synapse and images.
+    agreement : float
+        Fraction of images where both predict the same digit.
+    predictions : ndarray of int
+        The chip's predictions, image by image.
+    seconds : float
+        Wall time of the chip runs (summed over the runs that produced the chunks).
+    seconds_per_image : float
+        Per worker: chip seconds divided by images.
+    emulator : str
+    jobs : int
+    """
+
+    chip: Accuracy
+    nengo_dl: Accuracy
+    agreement: float
+    predictions: np.ndarray
+    seconds: float
+    seconds_per_image: float
+    emulator: str
+    jobs: int
+
+    def to_dict(self):
+        """Plain data for JSON."""
+        d = dataclasses.asdict(self)
+        d["chip"] = self.chip.to_dict()
+        d["nengo_dl"] = self.nengo_dl.to_dict()
+        d["predictions"] = self.predictions.tolist()
+        return d
+
+    @classmethod
+    def from_dict(cls, d):
+        """Inverse of :meth:`to_dict`."""
+        d = dict(d)
+        d["chip"] = Accuracy(d["chip"]["correct"], d["chip"]["n"])
+        d["nengo_dl"] = Accuracy(d["nengo_dl"]["correct"], d["nengo_dl"]["n"])
+        d["predictions"] = np.asarray(d["predictions"])
+        return cls(**d)
+
+
+def run_dir(params, n_images, chunk):
+    """Where the chunks of one evaluation live: keyed by parameters and settings."""
+    from k2l_course import chip
+    from k2l_course.training import cache_dir
+
+    settings = [str(params), n_images, chunk, chip.CHIP_SCALE, chip.CHIP_SYNAPSE, chip.SEED_BLOCK_SHAPES, chip.PRESENTATION_TIME]
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return cache_dir() / "chip-eval" / f"{Path(params).name}-{key}"
+
+
+# --- worker process -----------------------------------------------------------
+
+_WORKER = {}
+
+
+def _init_worker(params, emulator):
+    from k2l_course import chip, data
+    from k2l_course.model import build_seed_model
+
+    mnist = data.load_mnist()
+    _WORKER.update(
+        mnist=mnist,
+        deployment=chip.deploy(build_seed_model(), params, mnist.test_images[:1]),
+        simulator=chip.simulator_class(emulator),
+    )
+
+
+def _run_chunk(task):
+    from k2l_course import chip
+
+    start, stop, out = task
+    mnist = _WORKER["mnist"]
+    deployment = chip.present(_WORKER["deployment"], mnist.test_images[start:stop])
+    result = chip.run(deployment, simulator=_WORKER["simulator"])
+    tmp = Path(out).with_suffix(".tmp.npz")
+    np.savez(tmp, predictions=result.predictions, start=start, stop=stop, seconds=result.seconds)
+    os.replace(tmp, out)
+    return stop - start
+
+
+def _chunk_path(directory, start):
+    return Path(directory) / f"chunk-{start:05d}.npz"
+
+
+def evaluate_chip(n_images=N_IMAGES, chunk=CHUNK, jobs=None, emulator="fast", progress=True, params=None):
+    """Run the emulated chip over the first ``n_images`` test images.
+
+    Parameters
+    ----------
+    n_images : int
+    chunk : int
+        Images per chunk (the unit of parallel work and of resumption).
+    jobs : int, optional
+        Worker processes; the number of cores by default.
+    emulator : {"fast", "stock"}
+    progress : bool
+    params : path-like, optional
+        nengo-dl parameters; by default the Loihi-neuron training of the seed.
+
+    Returns
+    -------
+    ChipEval
+    """
+    from tqdm.auto import tqdm
+
+    from k2l_course import chip, data, evaluation, training
+    from k2l_course.model import build_seed_model
+
+    mnist = data.load_mnist()
+    if not 0 < n_images <= len(mnist.test_images):
+        raise ValueError(f"n_images must be between 1 and {len(mnist.test_images)}")
+    if params is None:
+        params = training.load_or_train(
+            training.TrainingConfig(neuron="loihi-relu", scale_firing_rates=100), mnist, progress=progress
+        ).params
+    directory = run_dir(params, n_images, chunk)
+    directory.mkdir(parents=True, exist_ok=True)
+    summary_path = directory / f"summary-{emulator}.json"
+    if summary_path.exists():
+        return ChipEval.from_dict(json.loads(summary_path.read_text()))
+
+    starts = range(0, n_images, chunk)
+    todo = [(s, min(s + chunk, n_images), str(_chunk_path(directory, s))) for s in starts]
+    todo = [t for t in todo if not Path(t[2]).exists()]
+    jobs = jobs or os.cpu_count() or 1
+    done = n_images - sum(stop - start for start, stop, _ in todo)
+    with tqdm(total=n_images, initial=done, desc=f"chip ({emulator} emulator, {jobs} jobs)", unit="image", disable=not progress) as bar:
+        if todo:
+            ctx = multiprocessing.get_context("spawn")
+            pool = ctx.Pool(min(jobs, len(todo)), initializer=_init_worker, initargs=(str(params), emulator))
+            try:
+                for n in pool.imap_unordered(_run_chunk, todo):
+                    bar.update(n)
+                pool.close()
+            except BaseException:
+                pool.terminate()
+                raise
+            finally:
+                pool.join()
+
+    chunks = [np.load(_chunk_path(directory, s)) for s in starts]
+    predictions = np.concatenate([c["predictions"] for c in chunks])
+    chip_seconds = float(sum(float(c["seconds"]) for c in chunks))
+    labels = mnist.test_labels[:n_images]
+
+    ref = evaluation.evaluate(
+        build_seed_model(),
+        params,
+        mnist.test_images[:n_images],
+        labels,
+        neuron="loihi-relu",
+        scale_firing_rates=chip.CHIP_SCALE,
+        synapse=chip.CHIP_SYNAPSE,
+        n_steps=int(round(chip.PRESENTATION_TIME / 0.001)),
+        minibatch=100,
+        progress=progress,
+    )
+    result = ChipEval(
+        chip=Accuracy.from_predictions(predictions, labels),
+        nengo_dl=ref.accuracy,
+        agreement=float(np.mean(predictions == ref.predictions)),
+        predictions=predictions,
+        seconds=chip_seconds,
+        seconds_per_image=chip_seconds / n_images,
+        emulator=emulator,
+        jobs=jobs,
+    )
+    tmp = summary_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result.to_dict()))
+    os.replace(tmp, summary_path)
+    return result
+
+
+def add_arguments(parser):
+    """Options of ``k2l chip-eval``."""
+    parser.add_argument("--n", type=int, default=N_IMAGES, help=f"test images (default all {N_IMAGES})")
+    parser.add_argument("--chunk", type=int, default=CHUNK, help=f"images per chunk of work (default {CHUNK})")
+    parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: one per core)")
+    parser.add_argument("--emulator", choices=("fast", "stock"), default="fast", help="emulator (default fast; stock is the reference)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the result as JSON here")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def run(args):
+    """Run ``k2l chip-eval``."""
+    start = time.perf_counter()
+    result = evaluate_chip(args.n, args.chunk, args.jobs, args.emulator, progress=not args.no_progress)
+    print(f"emulated chip ({result.emulator} emulator): {result.chip}")
+    print(f"nengo-dl, Loihi neurons, same images:  {result.nengo_dl}")
+    print(f"agreement between the two: {100 * result.agreement:.2f}% of images")
+    print(
+        f"chip time {result.seconds:.0f} s over {result.jobs} jobs ({result.seconds_per_image * 1000:.1f} ms per image per job); "
+        f"this call took {time.perf_counter() - start:.0f} s"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(result.to_dict(), indent=2))
+    return 0
