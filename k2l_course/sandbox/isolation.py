@@ -1,0 +1,356 @@
+"""Operating-system walls around the student's process (Linux).
+
+Everything here is called in forked processes of the sandbox server, never in
+the grader itself. What holds depends on who runs the grader:
+
+As root (CI, containers, Gradescope):
+    the child gets a dedicated unprivileged uid/gid (one per concurrent slot,
+    no supplementary groups, ``no_new_privs``), so file permissions apply to
+    it; every process of that uid is killed after each run; when the kernel
+    lets us create mount namespaces, paths the child must not see (solutions,
+    hidden checks, other submissions, the grader's output) are covered by an
+    empty read-only tmpfs, and the child gets a private, size-limited ``/tmp``.
+Not root (a student running ``k2l check`` on their own machine):
+    the child keeps the user's uid, so file permissions do not separate it
+    from the user's files; resource limits, the session/process-group kill,
+    the fresh working directory, the cleaned environment and ``sys.path``
+    still hold.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import resource
+import signal
+import stat
+import time
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+CLONE_NEWNS = 0x00020000
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+
+#: First uid/gid used for sandboxed children when the grader is root (one per
+#: concurrent slot). Below 65536 so it also works in containers that map only
+#: 65536 ids; uids that exist in the user database are skipped.
+DEFAULT_UID_BASE = 64100
+
+
+def _check(result, what):
+    if result != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"{what}: {os.strerror(code)}")
+
+
+def prctl(option, value):
+    """Call ``prctl(option, value)``; raise OSError on failure."""
+    _check(_libc.prctl(option, ctypes.c_ulong(value), 0, 0, 0), f"prctl({option})")
+
+
+def die_with_parent():
+    """Be killed (SIGKILL) as soon as the parent process dies."""
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def become_subreaper():
+    """Adopt orphaned descendants, so they can be found and killed."""
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+def is_root():
+    """Whether this process can drop to another uid."""
+    return os.geteuid() == 0
+
+
+def sandbox_ids(count, base=DEFAULT_UID_BASE):
+    """``count`` unused uids (each also used as the gid) for the sandbox slots."""
+    import pwd
+
+    ids = []
+    candidate = base
+    while len(ids) < count:
+        try:
+            pwd.getpwuid(candidate)
+        except KeyError:
+            ids.append(candidate)
+        candidate += 1
+    return ids
+
+
+def limit_resources(memory_mb, *, file_mb=64, open_files=256, processes=None):
+    """Set the child's rlimits (they are inherited by all it spawns).
+
+    Parameters
+    ----------
+    memory_mb : int
+        Address space the student's code may add to what the process already
+        maps (the pre-imported interpreter is not charged to the student).
+    file_mb : int
+        Largest file it may write.
+    open_files : int
+        Most open file descriptors.
+    processes : int or None
+        Most processes and threads of the child's uid; only meaningful for a
+        dedicated uid (as non-root it would count all the user's processes).
+    """
+    current = _address_space()
+    limit = current + int(memory_mb) * 2**20
+    _lower(resource.RLIMIT_AS, limit)
+    _lower(resource.RLIMIT_CORE, 0)
+    _lower(resource.RLIMIT_FSIZE, int(file_mb) * 2**20)
+    _lower(resource.RLIMIT_NOFILE, int(open_files))
+    if processes is not None:
+        _lower(resource.RLIMIT_NPROC, int(processes))
+
+
+def _lower(which, value):
+    soft, hard = resource.getrlimit(which)
+    if hard != resource.RLIM_INFINITY:
+        value = min(value, hard)
+    resource.setrlimit(which, (value, value))
+
+
+def _address_space():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def drop_privileges(uid):
+    """Become ``uid`` (and gid ``uid``) for good, with no supplementary groups.
+
+    Also sets ``no_new_privs``, so no setuid program can give privileges back.
+    Verifies that root cannot be regained.
+    """
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    prctl(PR_SET_NO_NEW_PRIVS, 1)
+    # The uid change made the process non-dumpable, which hides its own
+    # /proc/self from it and breaks some libraries; it has nothing to hide.
+    prctl(PR_SET_DUMPABLE, 1)
+    try:
+        os.setuid(0)
+    except PermissionError:
+        return
+    raise RuntimeError("privileges could not be dropped")
+
+
+# --- mount namespaces --------------------------------------------------------
+
+
+def _mount(source, target, fstype, flags, data=None):
+    _check(
+        _libc.mount(
+            None if source is None else os.fsencode(source),
+            os.fsencode(target),
+            None if fstype is None else os.fsencode(fstype),
+            ctypes.c_ulong(flags),
+            None if data is None else os.fsencode(data),
+        ),
+        f"mount {target}",
+    )
+
+
+def new_mount_namespace():
+    """Enter a private mount namespace; False when the kernel refuses."""
+    if not is_root():
+        return False
+    if _libc.unshare(CLONE_NEWNS) != 0:
+        return False
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    return True
+
+
+def private_tmp(path="/tmp", size_mb=256, mode="1777"):
+    """Mount a fresh, size-limited tmpfs at ``path`` (in this namespace)."""
+    _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={int(size_mb)}m,mode={mode}")
+
+
+def _blocked_ancestors(path, uid):
+    """Directories on the way to ``path`` that ``uid`` may not traverse."""
+    blocked = []
+    parts = os.path.abspath(path).split(os.sep)[1:]
+    current = "/"
+    for part in parts[:-1] if os.path.isfile(path) else parts:
+        try:
+            info = os.stat(current)
+        except OSError:
+            break
+        if stat.S_ISDIR(info.st_mode) and not _may(info, uid, 0o1):
+            blocked.append(current)
+        current = os.path.join(current, part)
+    return blocked
+
+
+def _may(info, uid, bit):
+    if info.st_uid == uid:
+        return bool(info.st_mode & (bit << 6))
+    if info.st_gid == uid:
+        return bool(info.st_mode & (bit << 3))
+    return bool(info.st_mode & bit)
+
+
+def _within(path, directory):
+    return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
+
+
+def arrange_view(hide, keep, uid=None):
+    """Hide directories from this mount namespace, keeping some paths inside.
+
+    Each directory of ``hide`` (and, when ``uid`` is given, each directory on
+    the way to a ``keep`` path that ``uid`` could not traverse, such as a
+    Python installed under ``/root``) is covered by an empty read-only tmpfs;
+    the first component below it of every ``keep`` path inside it is bound
+    back, read-only. Call only in a private mount namespace, as root.
+
+    Parameters
+    ----------
+    hide : iterable of str
+        Directories to make empty.
+    keep : iterable of str
+        Paths that must stay reachable (the Python environment).
+    uid : int or None
+        The sandbox uid, to open the way to ``keep`` for it.
+
+    Returns
+    -------
+    list of str
+        The directories covered.
+    """
+    keep = sorted({os.path.realpath(p) for p in keep if os.path.exists(p)})
+    targets = {os.path.realpath(h) for h in hide if os.path.isdir(h)}
+    if uid is not None:
+        for path in keep:
+            targets.update(_blocked_ancestors(path, uid))
+    covered = []
+    for target in sorted(targets, key=lambda p: (p.count(os.sep), p)):
+        if not os.path.isdir(target) or target == "/":
+            continue
+        # Anything of `keep` inside the target: bind back its first component.
+        components = {}
+        for path in keep:
+            if _within(path, target) and path != target:
+                first = path[len(target.rstrip(os.sep)) + 1 :].split(os.sep)[0]
+                components[first] = os.path.join(target, first)
+        handles = {name: os.open(full, os.O_PATH) for name, full in components.items()}
+        try:
+            _mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=0755")
+            for name, handle in handles.items():
+                point = os.path.join(target, name)
+                if stat.S_ISDIR(os.fstat(handle).st_mode):
+                    os.mkdir(point)
+                else:
+                    open(point, "w").close()
+                _mount(f"/proc/self/fd/{handle}", point, None, MS_BIND | MS_REC)
+                _mount(None, point, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC)
+            _mount(None, target, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=64k,mode=0755")
+        finally:
+            for handle in handles.values():
+                os.close(handle)
+        covered.append(target)
+    return covered
+
+
+# --- killing everything a run left behind ------------------------------------
+
+
+def processes_of(uid):
+    """Pids of the live (not zombie) processes whose real uid is ``uid``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status", "rb") as handle:
+                fields = dict(line.split(b":", 1) for line in handle.read().splitlines() if b":" in line)
+        except OSError:
+            continue
+        if int(fields.get(b"Uid", b"-1 ").split()[0]) == uid and not fields.get(b"State", b"").strip().startswith(b"Z"):
+            found.append(int(entry))
+    return found
+
+
+def kill_uid(uid, reap, attempts=200):
+    """Kill every process of ``uid`` (wherever it moved: new sessions too).
+
+    A helper process becomes ``uid`` and signals everything it may signal,
+    i.e. exactly the processes of that uid, until none is left.
+
+    Parameters
+    ----------
+    uid : int
+        A dedicated sandbox uid (never a real user's).
+    reap : callable
+        Called between attempts to reap our own dead children.
+    attempts : int
+        Upper bound on rounds (each waits ~5 ms).
+    """
+    for _ in range(attempts):
+        if not processes_of(uid):
+            return
+        pid = os.fork()
+        if pid == 0:  # helper
+            try:
+                os.setgroups([])
+                os.setresgid(uid, uid, uid)
+                os.setresuid(uid, uid, uid)
+                os.kill(-1, signal.SIGKILL)
+            except BaseException:
+                os._exit(1)
+            os._exit(0)
+        os.waitpid(pid, 0)
+        reap()
+        time.sleep(0.005)
+
+
+def kill_adopted(reap):
+    """Kill orphaned descendants that were re-parented to this subreaper."""
+    me = os.getpid()
+    for _ in range(100):
+        found = False
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as handle:
+                    fields = handle.read().rsplit(b")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == me and fields[0] != b"Z":
+                try:
+                    os.kill(int(entry), signal.SIGKILL)
+                    found = True
+                except OSError as error:
+                    if error.errno != errno.ESRCH:
+                        raise
+        reap()
+        if not found:
+            return
+        time.sleep(0.005)
+
+
+def close_fds_except(keep):
+    """Close every file descriptor but those in ``keep``."""
+    top = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    top = 1 << 20 if top == resource.RLIM_INFINITY else min(int(top), 1 << 20)
+    low = 0
+    for fd in sorted(set(keep)):
+        if fd > low:
+            os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, top)
