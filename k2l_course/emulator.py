@@ -517,6 +517,7 @@ class Simulator(nengo_loihi.Simulator):
 
     def __init__(self, network, *args, target="sim", **kwargs):
         if target not in ("sim", "simreal"):
+            self.closed = True  # for nengo_loihi.Simulator.__del__
             raise ValueError(f"the fast emulator runs target 'sim' or 'simreal', not {target!r}")
         super().__init__(network, *args, target=target, **kwargs)
         reference = self.sims["emulator"]
@@ -565,3 +566,52 @@ def mismatches(reference, candidate):
         if ref.dtype != other.dtype or not np.array_equal(ref, other):
             bad.append(str(probe.label or probe))
     return bad
+
+
+#: Gain on the random (Glorot) initial weights of :func:`seed_deployment`, so
+#: that every on-chip layer spikes at a realistic rate (thousands of spikes per
+#: image on the chip, as with trained weights).
+RANDOM_WEIGHT_GAIN = 2.0
+
+
+def seed_deployment(images, params=None, weight_gain=RANDOM_WEIGHT_GAIN, seed=0, probe_layers=False):
+    """The course's network, deployed as in the seed notebook, to test emulators on.
+
+    Parameters
+    ----------
+    images : ndarray, shape (n, 28, 28)
+        Images to present, 30 ms each.
+    params : path-like, optional
+        A nengo-dl parameter file (e.g. trained with Loihi neurons). Without
+        it the network keeps its random Glorot initial weights, multiplied by
+        ``weight_gain``.
+    weight_gain : float
+        Gain on the random weights (ignored with ``params``).
+    seed : int
+        Seed of the random weights.
+    probe_layers : bool
+        Probe the spikes of every layer.
+
+    Returns
+    -------
+    k2l_course.chip.Deployment
+    """
+    import tempfile
+    from pathlib import Path
+
+    from k2l_course import chip
+    from k2l_course.conversion import convert
+    from k2l_course.model import build_seed_model
+
+    _, _, nengo_dl, _ = import_stack()
+    seed_net = build_seed_model(seed=seed)
+    if params is not None:
+        return chip.deploy(seed_net, params, images, probe_layers=probe_layers)
+    model = seed_net.model
+    model.set_weights([w * weight_gain for w in model.get_weights()])
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "random"
+        conv = convert(seed_net, "loihi-relu", chip.CHIP_SCALE, chip.CHIP_SYNAPSE, probes=False)
+        with nengo_dl.Simulator(conv.net, progress_bar=False) as sim:
+            sim.save_params(str(path))
+        return chip.deploy(seed_net, path, images, probe_layers=probe_layers)
