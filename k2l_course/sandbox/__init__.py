@@ -107,13 +107,19 @@ def _course_root():
 
 
 def default_hidden():
-    """What student code must never see: the course's source checkout.
+    """What student code should not see: the course's source checkout.
 
     The installed package itself and the Python environment stay visible
     (they are bound back into the view).
     """
     root = _course_root()
     return [str(root)] if root else []
+
+
+def default_secret():
+    """What student code must never read: the course's solutions."""
+    root = _course_root()
+    return [str(root / "solutions")] if root and (root / "solutions").exists() else []
 
 
 class Sandbox:
@@ -124,13 +130,22 @@ class Sandbox:
     jobs : int
         How many runs may go on at once (each gets its own uid when root).
     hide : iterable of path
-        Directories student code must not see, besides :func:`default_hidden`
-        (e.g. the hidden checks, the submissions, the grader's output).
+        Directories student code should not see, besides
+        :func:`default_hidden` (e.g. the submissions, the grader's output):
+        covered when mount namespaces are available.
+    secret : iterable of path
+        Directories student code must never read, besides
+        :func:`default_secret` (e.g. the hidden checks): covered when mount
+        namespaces are available; otherwise :meth:`start` checks that their
+        permissions keep the sandbox user out, and refuses to run if not.
     preload : iterable of str
         Modules to import in the server at start (the TensorFlow/nengo stack
         is otherwise imported the first time a submission mentions it).
     uid_base : int
         First uid for sandboxed children when running as root.
+    namespaces : bool
+        Use mount namespaces when the kernel allows (False: rely on file
+        permissions only, as in a container without CAP_SYS_ADMIN).
 
     Notes
     -----
@@ -138,11 +153,13 @@ class Sandbox:
     called from several threads at once.
     """
 
-    def __init__(self, jobs=1, hide=(), preload=(), uid_base=isolation.DEFAULT_UID_BASE):
+    def __init__(self, jobs=1, hide=(), secret=(), preload=(), uid_base=isolation.DEFAULT_UID_BASE, namespaces=True):
         self.jobs = max(1, int(jobs))
         self.hide = [str(Path(p).resolve()) for p in list(default_hidden()) + list(hide)]
+        self.secret = [str(Path(p).resolve()) for p in list(default_secret()) + list(secret)]
         self.preload = list(preload)
         self.uid_base = uid_base
+        self.namespaces = bool(namespaces)
         self.process = None
         self.info = {}
         self._lock = threading.Lock()
@@ -159,7 +176,8 @@ class Sandbox:
         for slot in range(self.jobs):
             self._slots.put(uids[slot] if uids else None)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        config = {"hide": self.hide, "preload": self.preload, "uids": uids}
+        config = {"hide": self.hide, "secret": self.secret, "preload": self.preload, "uids": uids,
+                  "namespaces": self.namespaces}
         package_parent = str(Path(__file__).resolve().parents[2])
         bootstrap = (
             "import sys; sys.path.insert(0, sys.argv.pop(1)); "
@@ -187,6 +205,7 @@ class Sandbox:
             stderr=subprocess.PIPE,
             env=env,
             cwd="/",
+            start_new_session=True,  # Ctrl-C is for the grader, which then closes the sandbox
         )
         theirs.close()
         self.socket = ours
@@ -201,6 +220,12 @@ class Sandbox:
             self.close()
             raise SandboxError(f"the sandbox server did not start: {self._stderr.decode(errors='replace')[-3000:]}")
         self.info = json.loads(ready)
+        if self.info.get("exposed"):
+            self.close()
+            raise SandboxError(
+                "student code could read " + ", ".join(self.info["exposed"]) + ": make it unreadable to other "
+                "users (chmod -R o-rwx PATH) or grade where mount namespaces are allowed"
+            )
         return self
 
     def _collect_stderr(self):

@@ -266,6 +266,26 @@ def arrange_view(hide, keep, uid=None):
     return covered
 
 
+def readable_by(uid, path):
+    """Whether ``uid`` could see anything in a directory, or read a file."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            if os.path.isdir(path):
+                if not os.listdir(path):
+                    os._exit(1)
+            else:
+                open(path, "rb").close()
+        except BaseException:
+            os._exit(1)
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
 # --- killing everything a run left behind ------------------------------------
 
 

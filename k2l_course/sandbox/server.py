@@ -189,7 +189,7 @@ class Supervisor:
             os.dup2(results_w, 3)
             isolation.close_fds_except([0, 1, 2, 3])
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            private = self.uid is not None and isolation.new_mount_namespace()
+            private = self.uid is not None and self.config.get("namespaces") and isolation.new_mount_namespace()
             if private:
                 for path in ("/tmp", "/var/tmp", "/dev/shm"):
                     if os.path.isdir(path):
@@ -494,6 +494,16 @@ def supervise(request, fds, config):
 # --- the zygote -------------------------------------------------------------------
 
 
+def _reap_supervisors(supervisors, block=False):
+    for pid in list(supervisors):
+        try:
+            done, _ = os.waitpid(pid, 0 if block else os.WNOHANG)
+        except ChildProcessError:
+            done = pid
+        if done:
+            supervisors.discard(pid)
+
+
 def main(argv=None):
     """Entry of the zygote: ``python -m k2l_course.sandbox.server FD CONFIG_JSON``."""
     argv = sys.argv[1:] if argv is None else argv
@@ -504,12 +514,14 @@ def main(argv=None):
     os.chdir("/")
     preload(PRELOAD)
     preload(config.get("preload", ()))
-    info = {"ready": True, "root": isolation.is_root(), "namespaces": False, "covered": []}
+    info = {"ready": True, "root": isolation.is_root(), "namespaces": False, "covered": [], "exposed": []}
     uids = config.get("uids") or []
     if uids and isolation.is_root():
-        if isolation.new_mount_namespace():
+        hide = list(config.get("hide", ())) + list(config.get("secret", ()))
+        if config.get("namespaces", True) and isolation.new_mount_namespace():
             info["namespaces"] = True
-            info["covered"] = isolation.arrange_view(config.get("hide", ()), environment_paths(), uid=uids[0])
+            info["covered"] = isolation.arrange_view(hide, environment_paths(), uid=uids[0])
+        info["exposed"] = [path for path in config.get("secret", ()) if isolation.readable_by(uids[0], path)]
         for uid in uids:
             isolation.kill_uid(uid, _reap)
     config["namespaces"] = info["namespaces"]
@@ -517,12 +529,13 @@ def main(argv=None):
     os.chmod(config["rundir"], 0o711)
     sock.sendall(json.dumps(info).encode())
     sock.settimeout(0.5)
+    supervisors = set()
     try:
         while True:
             try:
                 message, fds, _, _ = socket.recv_fds(sock, 1 << 16, 3)
             except socket.timeout:
-                _reap()
+                _reap_supervisors(supervisors)
                 continue
             if not message:
                 break
@@ -544,10 +557,22 @@ def main(argv=None):
                         traceback.print_exc()
                         os._exit(1)
                     os._exit(0)
+                supervisors.add(pid)
             for fd in fds:
                 os.close(fd)
-            _reap()
+            _reap_supervisors(supervisors)
     finally:
+        # The grader is gone or done: stop every run still going, then
+        # everything the children left behind.
+        for pid in supervisors:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        _reap_supervisors(supervisors, block=True)
+        if isolation.is_root():
+            for uid in uids:
+                isolation.kill_uid(uid, _reap)
         if config.get("rundir"):
             shutil.rmtree(config["rundir"], ignore_errors=True)
 
