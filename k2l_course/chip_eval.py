@@ -199,6 +199,7 @@ def evaluate_chip(n_images=N_IMAGES, chunk=CHUNK, jobs=None, emulator="fast", pr
         synapse=chip.CHIP_SYNAPSE,
         n_steps=int(round(chip.PRESENTATION_TIME / 0.001)),
         minibatch=100,
+        layers=False,
         progress=progress,
     )
     result = ChipEval(

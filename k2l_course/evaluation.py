@@ -11,13 +11,16 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+from tqdm.auto import trange
 
 from k2l_course import data as data_module
 from k2l_course.conversion import convert
-from k2l_course.model import NEURON_LAYERS
 from k2l_course.quiet import import_stack
 from k2l_course.rates import active_rates
 from k2l_course.stats import Accuracy
+
+#: Images simulated per call (bounds memory: probes hold every step of every neuron).
+BATCH_IMAGES = 200
 
 
 @dataclasses.dataclass
@@ -38,6 +41,10 @@ class Evaluation:
         Layer outputs of the first examples, divided by the amplitude (Hz).
     settings : dict
         neuron, scale_firing_rates, synapse, n_steps.
+    all_rates : dict of str -> float
+        Mean rate (Hz) over all neurons (silent ones included) and examples.
+    neuron_rates : dict of str -> ndarray, shape (n_rates, n_neurons)
+        Time-averaged rate (Hz) of every neuron, for the first examples.
     """
 
     accuracy: Accuracy
@@ -47,6 +54,8 @@ class Evaluation:
     output: np.ndarray
     activities: dict
     settings: dict
+    all_rates: dict
+    neuron_rates: dict
 
 
 def last_step_predictions(output):
@@ -77,6 +86,8 @@ def evaluate(
     n_steps=30,
     minibatch=20,
     n_keep=2,
+    n_rates=100,
+    layers=True,
     progress=False,
 ):
     """Evaluate trained parameters with the given neurons in nengo-dl.
@@ -97,6 +108,10 @@ def evaluate(
         Images simulated at once (n is padded up to a multiple of it).
     n_keep : int
         How many examples' time series to keep for plots.
+    n_rates : int
+        How many examples' per-neuron rates to keep (for saturation diagnostics).
+    layers : bool
+        Probe the layers (rates, activities); False measures only the accuracy.
     progress : bool
         Show a progress bar over minibatches.
 
@@ -106,25 +121,37 @@ def evaluate(
     """
     _, _, nengo_dl, _ = import_stack()
     n = len(images)
-    conv = convert(seed_net, neuron, scale_firing_rates, synapse)
+    conv = convert(seed_net, neuron, scale_firing_rates, synapse, probes=layers)
     with conv.net:
         nengo_dl.configure_settings(stateful=False)
-    x = data_module.to_sequences(images, n_steps)
-    pad = (-n) % minibatch
-    if pad:
-        x = np.concatenate([x, np.repeat(x[-1:], pad, axis=0)])
+    batch = minibatch * max(1, BATCH_IMAGES // minibatch)
+    outputs, active, all_rates = [], {k: [] for k in conv.probes}, {k: [] for k in conv.probes}
+    neuron_rates, activities = {k: [] for k in conv.probes}, {}
     with nengo_dl.Simulator(conv.net, minibatch_size=minibatch, progress_bar=False) as sim:
         sim.load_params(str(params))
-        callbacks = [_PredictBar(len(x) // minibatch, settings_label(neuron))] if progress else []
-        out = sim.predict({conv.input: x}, verbose=0, callbacks=callbacks)
-    output = out[conv.output][:n]
+        bar = trange(n, desc=f"evaluating ({settings_label(neuron)})", unit="image", leave=False, disable=not progress)
+        for start in range(0, n, batch):
+            chunk = images[start : start + batch]
+            x = data_module.to_sequences(chunk, n_steps)
+            pad = (-len(x)) % minibatch
+            if pad:
+                x = np.concatenate([x, np.repeat(x[-1:], pad, axis=0)])
+            out = sim.predict({conv.input: x}, verbose=0)
+            outputs.append(out[conv.output][: len(chunk)])
+            for name, probe in conv.probes.items():
+                # Probed outputs are amplitude / dt per spike: divide to get Hz.
+                hz = out[probe][: len(chunk)] / conv.amplitudes[name]
+                active[name].append(active_rates(hz))
+                mean_hz = hz.mean(axis=1)  # (images, neurons)
+                all_rates[name].append(mean_hz.mean(axis=1))
+                if start < n_rates:
+                    neuron_rates[name].append(mean_hz[: n_rates - start])
+                if start == 0:
+                    activities[name] = hz[:n_keep]
+            bar.update(len(chunk))
+        bar.close()
+    output = np.concatenate(outputs)
     predictions = last_step_predictions(output)
-    rates, activities = {}, {}
-    for name in NEURON_LAYERS:
-        layer = out[conv.probes[name]][:n]
-        amplitude = conv.amplitudes[name]
-        rates[name] = float(active_rates(layer, amplitude).mean())
-        activities[name] = layer[:n_keep] / amplitude
     settings = {
         "neuron": settings_label(neuron),
         "scale_firing_rates": scale_firing_rates,
@@ -135,31 +162,15 @@ def evaluate(
         accuracy=Accuracy.from_predictions(predictions, labels),
         predictions=predictions,
         labels=np.asarray(labels),
-        rates=rates,
+        rates={k: float(np.concatenate(v).mean()) for k, v in active.items()},
         output=output[:n_keep],
         activities=activities,
         settings=settings,
+        all_rates={k: float(np.concatenate(v).mean()) for k, v in all_rates.items()},
+        neuron_rates={k: np.concatenate(v) for k, v in neuron_rates.items()},
     )
 
 
 def settings_label(neuron):
     """A short label for progress bars."""
     return neuron if isinstance(neuron, str) else type(neuron).__name__
-
-
-def _PredictBar(steps, label):
-    """A Keras callback that shows prediction progress with tqdm."""
-    tf, _, _, _ = import_stack()
-    from tqdm.auto import tqdm
-
-    class Bar(tf.keras.callbacks.Callback):
-        def on_predict_begin(self, logs=None):
-            self.bar = tqdm(total=steps, desc=f"evaluating ({label})", unit="batch", leave=False)
-
-        def on_predict_batch_end(self, batch, logs=None):
-            self.bar.update(1)
-
-        def on_predict_end(self, logs=None):
-            self.bar.close()
-
-    return Bar()

@@ -103,3 +103,54 @@ def scales_for_target(rates, target=TARGET_RATE):
             raise ValueError(f"layer {name!r} is silent (mean rate {rate} Hz): no scale can make it fire")
         scales[name] = target / rate
     return scales
+
+
+def over_cap_fraction(relu_rates, scale, dt=DT):
+    """Share of active neurons that would need more than one spike per step.
+
+    Parameters
+    ----------
+    relu_rates : ndarray
+        Time-averaged rates (Hz) measured with rate ReLU at scale 1, e.g.
+        ``Evaluation.neuron_rates[layer]`` (examples x neurons).
+    scale : float
+        The ``scale_firing_rates`` the spiking network will use.
+    dt : float
+
+    Returns
+    -------
+    float
+        Among entries with a positive rate, the fraction whose ideal spiking
+        rate ``scale * rate`` reaches Loihi's cap of ``1 / dt``; 0 if none is active.
+    """
+    relu_rates = np.asarray(relu_rates, dtype=np.float64)
+    active = relu_rates > 0
+    if not active.any():
+        return 0.0
+    return float(np.mean(relu_rates[active] * scale >= 1 / dt))
+
+
+def passed_fraction(spiking_rate, relu_rate, scale):
+    """Share of its ideal output that a spiking layer actually delivers.
+
+    Parameters
+    ----------
+    spiking_rate : float
+        Mean rate (Hz) over all neurons of the layer with spiking neurons.
+    relu_rate : float
+        Mean rate (Hz) over all neurons with rate ReLU at scale 1.
+    scale : float
+
+    Returns
+    -------
+    float
+        ``spiking_rate / (scale * relu_rate)``: 1 when nothing is lost to the
+        cap and the plateaus; NaN for a layer silent with ReLU.
+    """
+    ideal = scale * relu_rate
+    return float(spiking_rate / ideal) if ideal > 0 else float("nan")
+
+
+def spikes_per_neuron(rate, n_steps, dt=DT):
+    """Spikes each neuron emits per image on average, from its mean rate (Hz)."""
+    return float(rate * n_steps * dt)

@@ -92,3 +92,16 @@ def test_scales_hit_the_target():
 def test_a_silent_layer_cannot_be_scaled():
     with pytest.raises(ValueError, match="dense0.*silent"):
         rates.scales_for_target({"to-spikes": 1.0, "conv0": 1.0, "conv1": 1.0, "dense0": 0.0})
+
+
+def test_over_cap_fraction_counts_active_neurons_only():
+    relu = np.array([[0.0, 5.0, 9.0, 10.0, 20.0]])  # Hz at scale 1
+    # At scale 100: 500, 900, 1000, 2000 Hz -> two of four active need >= 1 spike per step.
+    assert rates.over_cap_fraction(relu, 100) == 0.5
+    assert rates.over_cap_fraction(np.zeros((2, 3)), 100) == 0.0
+
+
+def test_passed_fraction_and_spike_counts():
+    assert rates.passed_fraction(500.0, 10.0, 100) == pytest.approx(0.5)
+    assert np.isnan(rates.passed_fraction(0.0, 0.0, 100))
+    assert rates.spikes_per_neuron(100.0, 30) == pytest.approx(3.0)
