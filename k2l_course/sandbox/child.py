@@ -47,7 +47,7 @@ def _send(fd, kind, payload):
         view = view[written:]
 
 
-def _describe(error, filename):
+def _describe(error, filename, known=None):
     """``ExcType: message`` plus where in the student's file it happened."""
     text = "".join(traceback.format_exception_only(type(error), error)).strip()
     where = [
@@ -55,7 +55,7 @@ def _describe(error, filename):
         for frame in traceback.extract_tb(error.__traceback__)
         if frame.filename.startswith(filename)
     ]
-    if where:
+    if where and where[-1].strip() != known:
         text += f" [at {where[-1].strip()}]"
     return text[:2000]
 
@@ -136,7 +136,10 @@ def load(path, display_name):
             except CallTimeout:
                 raise
             except BaseException as error:
-                report["problems"].append(f"{where}line {statement.lineno}: {_describe(error, display_name)}")
+                report["problems"].append(
+                    f"{where}line {statement.lineno}: "
+                    + _describe(error, display_name, known=f"{where.rstrip(', ')} line {statement.lineno}".strip())
+                )
     return module, report
 
 

@@ -162,7 +162,7 @@ def decode(tree, blobs):
 def _type_name(value):
     kind = type(value)
     module = kind.__module__
-    return kind.__qualname__ if module in ("builtins", "__main__", "k2l_submission") else f"{module}.{kind.__qualname__}"
+    return kind.__name__ if module in ("builtins", "__main__", "k2l_submission") else f"{module}.{kind.__name__}"
 
 
 # --- framing: how the child's messages travel over a pipe -------------------
