@@ -1,0 +1,152 @@
+"""The graded checks of the course's exercises, and their registry.
+
+One module per exercise (``ch1_conversion`` ... ``ch5_chip``) declares its
+graded items in ``ITEMS`` with :func:`~k2l_course.checks.items.item`: the
+student's function, the inputs it is called with, the points and partial
+credit, and the judge. Student code never runs here: the sandbox
+(:mod:`k2l_course.sandbox`) calls the functions in an isolated child and
+returns plain data, which the judges examine in this, trusted, process.
+
+Importing this package is cheap (NumPy and the course's NumPy modules); only
+the block-shape check of chapter 5 imports nengo-loihi (and TensorFlow), when
+it judges an answer.
+
+Registry
+--------
+:data:`EXERCISES`
+    Exercise ids, in course order.
+:func:`items`
+    The graded items, optionally of one exercise and with an instructor's
+    hidden checks.
+:func:`total_points`
+    Their points.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+
+from k2l_course.checks.items import Item, Verdict
+
+__all__ = ["EXERCISES", "ASSIGNMENT_TOTAL", "Item", "Verdict", "items", "total_points", "exercise_of_function", "HiddenChecksError"]
+
+#: Exercise ids, one per chapter 1-5, in course order.
+EXERCISES = ("ch1_conversion", "ch2_activation", "ch3_scaling", "ch4_training", "ch5_chip")
+
+#: What the whole assignment is graded out of (the syllabus's number); the
+#: items' points must add up to it, which the test suite asserts.
+ASSIGNMENT_TOTAL = 30
+
+
+class HiddenChecksError(ValueError):
+    """A hidden-checks directory is missing or holds malformed checks."""
+
+
+def _module(exercise):
+    return importlib.import_module(f"k2l_course.checks.{exercise}")
+
+
+def _visible():
+    result = []
+    for exercise in EXERCISES:
+        result.extend(_module(exercise).ITEMS)
+    return result
+
+
+def load_hidden(hidden_dir):
+    """Load an instructor's hidden checks.
+
+    Parameters
+    ----------
+    hidden_dir : path-like
+        A directory of ``.py`` modules, each defining ``ITEMS``, a list of
+        :class:`Item` (in the format of this package's modules).
+
+    Returns
+    -------
+    list of Item
+        Marked ``hidden=True``, in file-name order.
+
+    Raises
+    ------
+    HiddenChecksError
+        If the directory does not exist, a module fails to import or defines
+        no ``ITEMS``, an item names an unknown exercise, or two items share
+        an id.
+    """
+    import dataclasses
+
+    directory = Path(hidden_dir)
+    if not directory.is_dir():
+        raise HiddenChecksError(f"hidden checks directory not found: {directory}")
+    loaded = []
+    for path in sorted(directory.glob("*.py")):
+        name = f"k2l_hidden_checks.{path.stem}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        try:
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+        except Exception as error:
+            sys.modules.pop(name, None)
+            raise HiddenChecksError(f"{path}: could not be loaded ({type(error).__name__}: {error})") from error
+        module_items = getattr(module, "ITEMS", None)
+        if not isinstance(module_items, (list, tuple)) or not all(isinstance(i, Item) for i in module_items):
+            raise HiddenChecksError(f"{path}: should define ITEMS, a list of k2l_course.checks.Item")
+        for hidden in module_items:
+            if hidden.exercise not in EXERCISES:
+                raise HiddenChecksError(f"{path}: item {hidden.name!r} names an unknown exercise {hidden.exercise!r}")
+            loaded.append(dataclasses.replace(hidden, hidden=True))
+    return loaded
+
+
+def items(exercise=None, hidden_dir=None):
+    """The graded items.
+
+    Parameters
+    ----------
+    exercise : str, optional
+        Only this exercise's items.
+    hidden_dir : path-like, optional
+        Add the hidden checks found there (see :func:`load_hidden`).
+
+    Returns
+    -------
+    list of Item
+        In course order (exercise, then declaration); hidden items follow the
+        visible ones of their exercise.
+
+    Raises
+    ------
+    ValueError
+        For an unknown exercise id.
+    HiddenChecksError
+        For a bad hidden-checks directory.
+    """
+    if exercise is not None and exercise not in EXERCISES:
+        raise ValueError(f"unknown exercise {exercise!r}; exercises are {', '.join(EXERCISES)}")
+    result = _visible()
+    if hidden_dir is not None:
+        result += load_hidden(hidden_dir)
+    seen = set()
+    for one in result:
+        if one.id in seen:
+            raise HiddenChecksError(f"two checks are named {one.id}")
+        seen.add(one.id)
+    result.sort(key=lambda one: EXERCISES.index(one.exercise))  # stable: declaration order within
+    if exercise is not None:
+        result = [one for one in result if one.exercise == exercise]
+    return result
+
+
+def total_points(exercise=None, hidden_dir=None):
+    """Sum of the items' points (of one exercise, if given)."""
+    return float(sum(one.points for one in items(exercise, hidden_dir)))
+
+
+def exercise_of_function(function):
+    """The exercises whose graded items call a function of this name."""
+    return [e for e in EXERCISES if any(one.function == function for one in _module(e).ITEMS)]

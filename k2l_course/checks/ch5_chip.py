@@ -1,0 +1,298 @@
+"""Checks of exercise 5, chip deployment (``exercises/ch5_chip``).
+
+Items
+-----
+``block_shapes``
+    Block shapes for the on-chip layers (conv0, conv1, dense0) so that every
+    block fits one Loihi core, with fewer cores than the seed's shapes. Judged
+    with nengo-loihi's own builder and validator on the converted seed network
+    (:func:`chip_fit`); this is the one check that imports TensorFlow.
+``n_blocks``
+    How many cores (blocks) a layer is split into by a block shape.
+    Reference: :func:`reference_n_blocks`, which the test suite proves equal to
+    ``nengo_loihi.BlockShape(...).n_splits``.
+``presentation_predictions``
+    The prediction for each image presented to the chip, from the output at
+    the last step of its presentation.
+    Reference: :func:`k2l_course.chip.presentation_predictions`.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from k2l_course.checks import validate as v
+from k2l_course.checks.items import Fail, full, item, partial
+from k2l_course.chip import CHIP_SCALE, CHIP_SYNAPSE, SEED_BLOCK_SHAPES, presentation_predictions
+from k2l_course.model import ON_CHIP_LAYERS
+
+EXERCISE = "ch5_chip"
+
+
+# -- n_blocks ----------------------------------------------------------------------------
+
+
+def reference_n_blocks(layer_shape, block_shape):
+    """Blocks (cores) a layer takes: each dimension is split separately, rounding up."""
+    return int(np.prod(np.ceil(np.asarray(layer_shape) / np.asarray(block_shape))))
+
+
+def n_blocks_cases():
+    pairs = [
+        ((13, 13, 32), (16, 16, 4)),
+        ((6, 6, 64), (8, 8, 16)),
+        ((100,), (50,)),
+        ((13, 13, 32), (5, 5, 10)),
+        ((28, 28, 3), (7, 9, 2)),
+        ((10,), (3,)),
+        ((13, 13, 32), (13, 13, 32)),
+        ((6, 6, 64), (4, 4, 64)),
+    ]
+    return [{"layer_shape": layer, "block_shape": block} for layer, block in pairs]
+
+
+def check_n_blocks(outcomes, cases):
+    """prod(ceil(layer / block)) for every case."""
+    for value, case in zip(v.values(outcomes, cases), cases):
+        layer, block = case["layer_shape"], case["block_shape"]
+        what = f"for a layer of shape {layer} and blocks of shape {block}, the number of blocks"
+        got = v.number(value, what)
+        if got != int(got):
+            raise Fail(f"{what} is {v.fmt(got)}; a number of cores is a whole number")
+        expected = reference_n_blocks(layer, block)
+        if got == expected:
+            continue
+        if got == int(np.prod(np.floor(np.asarray(layer) / np.asarray(block)))):
+            raise Fail(
+                f"{what} is {v.fmt(got)}: a dimension that does not divide evenly leaves a partial "
+                "block at the edge, and that block still needs a core of its own (round up)"
+            )
+        if got == int(np.ceil(np.prod(layer) / np.prod(block))):
+            raise Fail(
+                f"{what} is {v.fmt(got)}, the neuron count divided by the block size; the layer is "
+                "split along each dimension separately, and the smaller edge blocks each take a whole core"
+            )
+        raise Fail(f"{what} is {v.fmt(got)}, which is not how many blocks the layer is split into")
+    return full("block counts are right")
+
+
+# -- presentation_predictions -------------------------------------------------------
+
+
+def _chip_output(rng, n_images, steps):
+    """Output of the chip over a run with no reset between images: each
+    presentation starts with the previous image's answer fading, a transient
+    towards a distractor, and ends on the network's answer."""
+    answers = rng.integers(0, 10, n_images)
+    distractors = (answers + rng.integers(1, 10, n_images)) % 10
+    eye = np.eye(10)
+    t = np.arange(steps)[:, None] / (steps - 1)
+    out, previous = [], eye[rng.integers(0, 10)]
+    for answer, distractor in zip(answers, distractors):
+        trace = (
+            2.5 * previous * np.exp(-np.arange(steps)[:, None] / 4.0)
+            + 3.0 * (1 - t) ** 3 * eye[distractor]
+            + 3.0 * t**2 * eye[answer]
+            + rng.normal(0.0, 0.3, (steps, 10))
+        )
+        out.append(trace)
+        previous = eye[answer]
+    return np.concatenate(out).astype(np.float32)
+
+
+def prediction_cases():
+    rng = np.random.default_rng(9)
+    return [
+        {"output": _chip_output(rng, 12, 30), "steps_per_image": 30},
+        {"output": _chip_output(rng, 5, 30), "steps_per_image": 30},
+        {"output": _chip_output(rng, 20, 10), "steps_per_image": 10},
+    ]
+
+
+def check_predictions(outcomes, cases):
+    """argmax of the output at the last step of each presentation."""
+    for value, case in zip(v.values(outcomes, cases), cases):
+        output, steps = case["output"], case["steps_per_image"]
+        n_images = len(output) // steps
+        what = f"for {n_images} images of {steps} steps each, the predictions"
+        if type(value) is np.ndarray and value.shape == (n_images - 1,):
+            raise Fail(
+                f"{what} have {n_images - 1} elements, one too few: check at which index the first "
+                "presentation's last step is (indices count from 0)"
+            )
+        got = v.array(value, what, shape=(n_images,), kinds="iu")
+        expected = presentation_predictions(output, steps)
+        if np.array_equal(got, expected):
+            continue
+        blocks = output.reshape(n_images, steps, -1)
+        if np.array_equal(got, np.argmax(blocks[:, 0], axis=-1)):
+            raise Fail(
+                f"{what} come from the first step of each presentation, when the chip is still "
+                "answering the previous image (nothing resets between images); read the last step"
+            )
+        if np.array_equal(got, np.argmax(blocks.mean(axis=1), axis=-1)):
+            raise Fail(
+                f"{what} come from the output averaged over each presentation, which mixes in the "
+                "steps before the chip has settled on the new image; read the last step"
+            )
+        raise Fail(f"{what} are not the classes the output picks at the end of each presentation")
+    return full("predictions are read at the last step of every presentation")
+
+
+# -- block_shapes -----------------------------------------------------------------------
+
+#: How nengo-loihi names each resource of a core, and how the messages say it.
+RESOURCES = {
+    "compartments": "compartments (neurons)",
+    "in-axons": "input axons",
+    "out-axons": "output axons",
+    "synapses": "bits of synapse memory",
+}
+
+
+@functools.lru_cache(maxsize=1)
+def _stack():
+    """The seed network and nengo-loihi, imported once (TensorFlow comes along)."""
+    from k2l_course.model import build_seed_model
+    from k2l_course.quiet import import_stack
+
+    _, _, _, nengo_loihi = import_stack()
+    from nengo_loihi.hardware.allocators import Greedy
+
+    return build_seed_model(), nengo_loihi, Greedy().cores_per_chip
+
+
+def cores_per_chip():
+    """Cores of one Loihi chip, as nengo-loihi's allocators know it."""
+    return _stack()[2]
+
+
+def layer_shapes():
+    """Output shape of each on-chip layer of the seed network."""
+    seed_net = _stack()[0]
+    return {name: seed_net.output_shape(name) for name in ON_CHIP_LAYERS}
+
+
+@functools.lru_cache(maxsize=64)
+def _chip_fit(shapes):
+    from nengo_loihi.builder import Model
+    from nengo_loihi.builder.builder import ValidationLevel
+    from nengo_loihi.builder.validate import validate_block
+
+    from k2l_course.conversion import convert
+
+    seed_net, nengo_loihi, _ = _stack()
+    shapes = dict(shapes)
+    conv = convert(seed_net, "loihi-relu", CHIP_SCALE, CHIP_SYNAPSE, probes=False)
+    with conv.net:
+        nengo_loihi.add_params(conv.net)
+        conv.net.config[conv.ensembles["to-spikes"]].on_chip = False
+        for name in ON_CHIP_LAYERS:
+            conv.net.config[conv.ensembles[name]].block_shape = nengo_loihi.BlockShape(
+                shapes[name], seed_net.output_shape(name)
+            )
+    model = Model()
+    model.validation_level = ValidationLevel.NONE  # validate each block below, to report them all
+    model.build(conv.net, discretize=True)
+    report = {name: {"blocks": 0, "worst": {}, "errors": []} for name in ON_CHIP_LAYERS}
+    for block in model.blocks:
+        # Split blocks are labelled after their ensemble, which the converter names "<layer>.0".
+        name = next((n for n in ON_CHIP_LAYERS if f"'{n}." in str(block.label)), None)
+        if name is None:
+            continue
+        entry = report[name]
+        entry["blocks"] += 1
+        for resource, (used, limit) in block.utilization().items():
+            worst = entry["worst"].get(resource, (0, limit))
+            entry["worst"][resource] = (max(worst[0], int(used)), int(limit))
+        try:
+            validate_block(block)
+        except Exception as error:  # nengo's BuildError: this block does not fit a core
+            entry["errors"].append(str(error))
+    return report
+
+
+def chip_fit(block_shapes):
+    """Build the seed network on (emulated) Loihi with these block shapes.
+
+    Uses nengo-loihi's builder, which splits each on-chip layer into blocks,
+    and its validator, which checks every block against one core's limits.
+
+    Parameters
+    ----------
+    block_shapes : dict of str -> tuple of int
+        A block shape per on-chip layer.
+
+    Returns
+    -------
+    dict of str -> dict
+        Per layer: ``blocks`` (cores used), ``worst`` (resource -> (most used
+        by one block, limit)), ``errors`` (the validator's messages).
+    """
+    return _chip_fit(tuple((name, tuple(int(x) for x in block_shapes[name])) for name in ON_CHIP_LAYERS))
+
+
+def block_cases():
+    return [{}]
+
+
+def check_block_shapes(outcomes, cases):
+    """Every block fits one core (nengo-loihi's validator), fewer cores than the seed."""
+    (value,) = v.values(outcomes, cases)
+    got = v.mapping(value, ON_CHIP_LAYERS, "the block shapes")
+    shapes_of_layers = layer_shapes()
+    shapes = {
+        name: v.int_tuple(got[name], len(shapes_of_layers[name]), f"the block shape of {name!r}")
+        for name in ON_CHIP_LAYERS
+    }
+    cores = {name: reference_n_blocks(shapes_of_layers[name], shapes[name]) for name in ON_CHIP_LAYERS}
+    total = sum(cores.values())
+    if total > cores_per_chip():
+        split = ", ".join(f"{name} {n}" for name, n in cores.items())
+        raise Fail(
+            f"your block shapes split the layers into {total} blocks ({split}), but one Loihi chip has "
+            f"{cores_per_chip()} cores: use bigger blocks"
+        )
+    report = chip_fit(shapes)
+    problems = []
+    for name in ON_CHIP_LAYERS:
+        for resource, (used, limit) in report[name]["worst"].items():
+            if used > limit:
+                problems.append(
+                    f"a block of {name} (shape {shapes[name]}) needs {used} {RESOURCES.get(resource, resource)}, "
+                    f"but a core has {limit}"
+                )
+        if report[name]["errors"] and not any(p.startswith(f"a block of {name} ") for p in problems):
+            problems.append(f"nengo-loihi rejects a block of {name}: {report[name]['errors'][0]}")
+    if problems:
+        raise Fail("; ".join(problems))
+    seed = sum(reference_n_blocks(shapes_of_layers[n], SEED_BLOCK_SHAPES[n]) for n in ON_CHIP_LAYERS)
+    used = ", ".join(f"{name} {report[name]['blocks']}" for name in ON_CHIP_LAYERS)
+    if total >= seed:
+        return partial(
+            "fits",
+            f"every block fits a core ({used}: {total} cores), but the seed's block shapes already "
+            f"take {seed}: find shapes that use fewer cores",
+        )
+    return full(f"every block fits a core, in {total} cores ({used}) where the seed's shapes take {seed}")
+
+
+ITEMS = [
+    item(
+        EXERCISE, "block_shapes", function="block_shapes",
+        points=4, partial={"fits": 2},
+        cases=block_cases, check=check_block_shapes,
+    ),
+    item(
+        EXERCISE, "n_blocks", function="n_blocks",
+        points=2,
+        cases=n_blocks_cases, check=check_n_blocks,
+    ),
+    item(
+        EXERCISE, "presentation_predictions", function="presentation_predictions",
+        points=2,
+        cases=prediction_cases, check=check_predictions,
+    ),
+]  # fmt: skip

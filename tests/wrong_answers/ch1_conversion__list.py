@@ -1,0 +1,8 @@
+"""Returns nested lists instead of an array."""
+
+EXPECTED = {"prepare_images": 0}
+
+
+def prepare_images(images, n_steps):
+    flat = np.asarray(images).reshape((len(images), 1, -1)).astype(np.float32)
+    return np.tile(flat, (1, n_steps, 1)).tolist()

@@ -1,0 +1,14 @@
+"""Spikes when the voltage reaches 1 instead of when it exceeds 1."""
+
+EXPECTED = {"loihi_spike_train": 0}
+
+
+def loihi_spikes(current, dt=0.001):
+    voltage = np.zeros(current.shape[1])
+    spikes = np.zeros(current.shape, dtype=bool)
+    for step in range(current.shape[0]):
+        voltage += current[step] * dt
+        spikes[step] = voltage >= 1
+        voltage[voltage < 0] = 0
+        voltage[spikes[step]] = 0
+    return spikes
