@@ -167,14 +167,30 @@ def _classify(student, path, exercises):
         student.others.append(path)
 
 
-def plan(student, exercises):
+def plan(student, assignment):
     """Which file is graded for which exercises: ``{file: [exercise, ...]}``.
 
-    At most :data:`MAX_FILES` files (those named for an exercise first).
+    A file named for an exercise is graded for it. A file that is not is
+    graded for every exercise one of whose functions it defines (found by
+    parsing, as ``k2l check`` does), or for all when it defines none (so a
+    syntax error is still reported); it counts for an exercise only when the
+    student has no file named for it. At most :data:`MAX_FILES` files (those
+    named for an exercise first).
     """
+    from k2l_course.checking import defined_functions
+
+    exercises = assignment.exercises
+    defines = {}
+    for path in student.others:
+        try:
+            names = defined_functions(path)
+        except OSError:
+            names = set()
+        covered = [e for e in exercises if any(item.function in names for item in assignment.of(e))]
+        defines[path] = covered or list(exercises)
     runs = {}
     for exercise in exercises:
-        candidates = student.named.get(exercise) or student.others
+        candidates = student.named.get(exercise) or [p for p in student.others if exercise in defines[p]]
         for path in candidates:
             runs.setdefault(path, []).append(exercise)
     if len(runs) > MAX_FILES:
@@ -292,7 +308,7 @@ def fingerprint(student, runs, assignment, limits):
 def _judge(item, outcomes):
     """Score one item, never trusting the judge to stay in bounds."""
     try:
-        verdict = item.judge(outcomes)
+        verdict = item.verdict(outcomes) if hasattr(item, "verdict") else item.judge(outcomes)
         score = float(verdict.score)
         message = str(verdict.message)
     except Exception as error:  # a bug in a check must not stop the batch
@@ -305,7 +321,7 @@ def _judge(item, outcomes):
 def grade_student(student, assignment, sandbox, limits):
     """Grade one student; returns their record (a JSON-ready dict)."""
     exercises = assignment.exercises
-    runs = plan(student, exercises)
+    runs = plan(student, assignment)
     record = {
         "version": RECORD_VERSION,
         "student": student.id,
@@ -429,8 +445,8 @@ def _number(value):
 
 
 def item_label(entry):
-    """Column/test name of an item: ``exercise/name`` (``(hidden)`` appended)."""
-    return f"{entry['exercise']}/{entry['name']}" + (" (hidden)" if entry["hidden"] else "")
+    """Column/test name of an item: its id ``exercise.name`` (``(hidden)`` appended)."""
+    return f"{entry['exercise']}.{entry['name']}" + (" (hidden)" if entry["hidden"] else "")
 
 
 def feedback_text(record):
@@ -637,7 +653,7 @@ def grade(submissions_dir, out_dir, assignment, *, jobs=1, limits=None, hidden_d
     started = time.monotonic()
     records, todo = {}, []
     for student in students:
-        runs = plan(student, exercises)
+        runs = plan(student, assignment)
         saved = read_record(out_dir, student.id)
         if saved and saved.get("fingerprint") == fingerprint(student, runs, assignment, limits):
             records[student.id] = saved
@@ -715,6 +731,14 @@ def add_arguments(parser):
 
 
 def _validate(args):
+    """Check the command's arguments before anything slow happens."""
+    folder = Path(args.submissions)
+    if not folder.exists():
+        raise GradingError(f"{folder}: no such folder")
+    if not folder.is_dir():
+        raise GradingError(f"{folder} is a file; give the folder that holds one entry per student")
+    if not os.access(folder, os.R_OK | os.X_OK):
+        raise GradingError(f"{folder} cannot be read")
     if args.jobs < 1:
         raise GradingError("--jobs must be at least 1")
     if not args.timeout > 0 or not math.isfinite(args.timeout):
@@ -731,17 +755,22 @@ def _validate(args):
             raise GradingError(f"--hidden-checks {hidden} cannot be read")
 
 
+def _load_checks(hidden_dir):
+    """The course's graded items (plus hidden ones) and its exercise ids."""
+    from k2l_course import checks
+
+    try:
+        return checks.items(hidden_dir=hidden_dir), list(checks.EXERCISES)
+    except Exception as error:
+        raise GradingError(f"the checks could not be loaded: {type(error).__name__}: {error}") from None
+
+
 def run(args):
     """Run ``k2l grade``; returns the exit status."""
     try:
         _validate(args)
-        from k2l_course import checks
-
-        try:
-            items = checks.items(hidden_dir=args.hidden_checks)
-        except Exception as error:
-            raise GradingError(f"the checks could not be loaded: {error}") from None
-        assignment = load_assignment(items, list(checks.EXERCISES))
+        items, exercises = _load_checks(args.hidden_checks)
+        assignment = load_assignment(items, list(exercises))
         limits = Limits(timeout=args.timeout, memory_mb=args.memory, call_timeout=args.call_timeout)
         summary = grade(args.submissions, args.out, assignment, jobs=args.jobs, limits=limits,
                         hidden_dir=args.hidden_checks)  # fmt: skip

@@ -146,6 +146,9 @@ class Sandbox:
     namespaces : bool
         Use mount namespaces when the kernel allows (False: rely on file
         permissions only, as in a container without CAP_SYS_ADMIN).
+    course_defaults : bool
+        Add :func:`default_hidden` and :func:`default_secret` (the course
+        checkout and its solutions) to ``hide`` and ``secret``.
 
     Notes
     -----
@@ -153,10 +156,14 @@ class Sandbox:
     called from several threads at once.
     """
 
-    def __init__(self, jobs=1, hide=(), secret=(), preload=(), uid_base=isolation.DEFAULT_UID_BASE, namespaces=True):
+    def __init__(self, jobs=1, hide=(), secret=(), preload=(), uid_base=isolation.DEFAULT_UID_BASE, namespaces=True,
+                 course_defaults=True):  # fmt: skip
         self.jobs = max(1, int(jobs))
-        self.hide = [str(Path(p).resolve()) for p in list(default_hidden()) + list(hide)]
-        self.secret = [str(Path(p).resolve()) for p in list(default_secret()) + list(secret)]
+        hide, secret = list(hide), list(secret)
+        if course_defaults:
+            hide, secret = default_hidden() + hide, default_secret() + secret
+        self.hide = [str(Path(p).resolve()) for p in hide]
+        self.secret = [str(Path(p).resolve()) for p in secret]
         self.preload = list(preload)
         self.uid_base = uid_base
         self.namespaces = bool(namespaces)
@@ -172,7 +179,7 @@ class Sandbox:
         """Start the server (imports NumPy; returns when it is ready)."""
         if self.process is not None:
             return self
-        uids = isolation.sandbox_ids(self.jobs, self.uid_base) if isolation.is_root() else []
+        uids, locks = isolation.claim_ids(self.jobs, self.uid_base) if isolation.is_root() else ([], [])
         for slot in range(self.jobs):
             self._slots.put(uids[slot] if uids else None)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -199,7 +206,7 @@ class Sandbox:
         }
         self.process = subprocess.Popen(
             [sys.executable, "-I", "-c", bootstrap, package_parent, str(theirs.fileno()), json.dumps(config)],
-            pass_fds=[theirs.fileno()],
+            pass_fds=[theirs.fileno(), *locks],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -208,6 +215,8 @@ class Sandbox:
             start_new_session=True,  # Ctrl-C is for the grader, which then closes the sandbox
         )
         theirs.close()
+        for fd in locks:  # the server (and every process it forks) holds the claims now
+            os.close(fd)
         self.socket = ours
         threading.Thread(target=self._collect_stderr, daemon=True).start()
         try:

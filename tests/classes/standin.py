@@ -183,9 +183,9 @@ def make_class(root, secrets, hidden=True):
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    full = {"ch1_conversion/flatten": 2, "ch1_conversion/tile": 3, "ch2_activation/loihi_rate": 5}
+    full = {"ch1_conversion.flatten": 2, "ch1_conversion.tile": 3, "ch2_activation.loihi_rate": 5}
     if hidden:
-        full["ch2_activation/rate_at_the_cap (hidden)"] = 2
+        full["ch2_activation.rate_at_the_cap (hidden)"] = 2
     zero = {key: 0 for key in full}
     expected = {}
 
@@ -197,7 +197,7 @@ def make_class(root, secrets, hidden=True):
         scores = dict(zero, **scores)
         expected[name] = (status, scores, sum(scores.values()))
 
-    ch1_full = {"ch1_conversion/flatten": 2, "ch1_conversion/tile": 3}
+    ch1_full = {"ch1_conversion.flatten": 2, "ch1_conversion.tile": 3}
     ch2_full = {k: v for k, v in full.items() if k.startswith("ch2")}
 
     # Correct work: .py for ch1, a notebook (with magics) for ch2.
@@ -207,7 +207,7 @@ def make_class(root, secrets, hidden=True):
     # Partly wrong: wrong tiling, forgotten cap (case 2 of the rate check is
     # below the cap and exact, so it earns half of loihi_rate).
     student("partly_wrong", {"ch1_conversion.py": CH1_WRONG_TILE, "ch2_activation.py": CH2_NO_CAP},
-            "ok", {"ch1_conversion/flatten": 2, "ch2_activation/loihi_rate": 2.5})  # fmt: skip
+            "ok", {"ch1_conversion.flatten": 2, "ch2_activation.loihi_rate": 2.5})  # fmt: skip
     # Only one exercise submitted.
     student("only_ch2", {"ch2_activation.py": CH2}, "ok", ch2_full)
     # Nothing gradable in the folder.
@@ -222,10 +222,10 @@ def make_class(root, secrets, hidden=True):
     student("hangs_in_one", {"ch1_conversion.py": CH1.replace(
         "def tile_over_time(images, n_steps):",
         "def tile_over_time(images, n_steps):\n    while True:\n        try:\n            while True: pass\n        except BaseException: pass\n"),
-        "ch2_activation.py": CH2}, "timeout", dict(ch2_full, **{"ch1_conversion/flatten": 2}))  # fmt: skip
+        "ch2_activation.py": CH2}, "timeout", dict(ch2_full, **{"ch1_conversion.flatten": 2}))  # fmt: skip
     # Exhausts memory inside a function; the rest counts.
     student("memory_hog", {"ch1_conversion.py": CH1, "ch2_activation.py": CH2.replace(
-        "    j = np.asarray", "    hog = [bytearray(2**28) for _ in range(1000)]\n    j = np.asarray")},
+        "    j = np.asarray", "    hog = np.empty(3 * 2**30, dtype=np.uint8)  # more than the limit, untouched: fails at once\n    j = np.asarray")},
         "memory", ch1_full)  # fmt: skip
     # Exits the interpreter: sys.exit at the end of loading, os._exit in a call.
     student("exits", {"ch1_conversion.py": CH1 + "\nimport sys\nsys.exit(0)\n",
@@ -235,7 +235,7 @@ def make_class(root, secrets, hidden=True):
     student("kills_group", {"ch1_conversion.py": CH1.replace(
         "def flatten_images(images):", "def flatten_images(images):\n    import os, signal\n"
         "    try: os.kill(-1, signal.SIGKILL)\n    except OSError: pass\n    os.killpg(0, signal.SIGKILL)\n"),
-        "ch2_activation.py": CH2}, "crashed", dict(ch2_full, **{"ch1_conversion/tile": 0}))  # fmt: skip
+        "ch2_activation.py": CH2}, "crashed", dict(ch2_full, **{"ch1_conversion.tile": 0}))  # fmt: skip
     # Prints megabytes, but its answers are right.
     student("prints_megabytes", {"ch1_conversion.py": "print('x' * 5_000_000)\n" + CH1,
                                  "ch2_activation.py": CH2.replace("    return out", "    print('y' * 3_000_000)\n    return out")},
@@ -283,7 +283,7 @@ except OSError as error:
     # Returns an object that claims equality with everything.
     student("liar", {"ch1_conversion.py": CH1.replace("def tile_over_time(images, n_steps):",
         "class _Liar(float):\n    def __eq__(self, other): return True\n\ndef tile_over_time(images, n_steps):\n    return _Liar(1)\n"),
-        "ch2_activation.py": CH2}, "ok", dict(ch2_full, **{"ch1_conversion/flatten": 2}))  # fmt: skip
+        "ch2_activation.py": CH2}, "ok", dict(ch2_full, **{"ch1_conversion.flatten": 2}))  # fmt: skip
     # Leaves a process behind in a new session, writing into /tmp forever.
     student("leaves_process", {"ch1_conversion.py": '''
 import os, time
