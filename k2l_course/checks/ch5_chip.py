@@ -143,15 +143,6 @@ def check_predictions(outcomes, cases):
 
 # -- block_shapes -----------------------------------------------------------------------
 
-#: How nengo-loihi names each resource of a core, and how the messages say it.
-RESOURCES = {
-    "compartments": "compartments (neurons)",
-    "in-axons": "input axons",
-    "out-axons": "output axons",
-    "synapses": "bits of synapse memory",
-}
-
-
 @functools.lru_cache(maxsize=1)
 def _stack():
     """The seed network and nengo-loihi, imported once (TensorFlow comes along)."""
@@ -159,14 +150,7 @@ def _stack():
     from k2l_course.quiet import import_stack
 
     _, _, _, nengo_loihi = import_stack()
-    from nengo_loihi.hardware.allocators import Greedy
-
-    return build_seed_model(), nengo_loihi, Greedy().cores_per_chip
-
-
-def cores_per_chip():
-    """Cores of one Loihi chip, as nengo-loihi's allocators know it."""
-    return _stack()[2]
+    return build_seed_model(), nengo_loihi
 
 
 def layer_shapes():
@@ -177,48 +161,40 @@ def layer_shapes():
 
 @functools.lru_cache(maxsize=64)
 def _chip_fit(shapes):
-    from nengo_loihi.builder import Model
-    from nengo_loihi.builder.builder import ValidationLevel
-    from nengo_loihi.builder.validate import validate_block
-
+    from k2l_course import chipfit
     from k2l_course.conversion import convert
 
-    seed_net, nengo_loihi, _ = _stack()
-    shapes = dict(shapes)
+    seed_net, nengo_loihi = _stack()
     conv = convert(seed_net, "loihi-relu", CHIP_SCALE, CHIP_SYNAPSE, probes=False)
     with conv.net:
         nengo_loihi.add_params(conv.net)
         conv.net.config[conv.ensembles["to-spikes"]].on_chip = False
-        for name in ON_CHIP_LAYERS:
+        for name, shape in shapes:
             conv.net.config[conv.ensembles[name]].block_shape = nengo_loihi.BlockShape(
-                shapes[name], seed_net.output_shape(name)
+                shape, seed_net.output_shape(name)
             )
-    model = Model()
-    model.validation_level = ValidationLevel.NONE  # validate each block below, to report them all
-    model.build(conv.net, discretize=True)
-    report = {name: {"blocks": 0, "worst": {}, "errors": []} for name in ON_CHIP_LAYERS}
-    for block in model.blocks:
-        # Split blocks are labelled after their ensemble, which the converter names "<layer>.0".
-        name = next((n for n in ON_CHIP_LAYERS if f"'{n}." in str(block.label)), None)
-        if name is None:
+    fit = chipfit.fit_report(conv.net)
+    report = {name: {"blocks": 0, "worst": {}, "over": []} for name in ON_CHIP_LAYERS}
+    for block in fit.blocks:
+        # Blocks are labelled after their ensemble, which the converter names "<layer>.0".
+        name = block.label.split(".")[0]
+        if name not in report:
             continue
         entry = report[name]
         entry["blocks"] += 1
-        for resource, (used, limit) in block.utilization().items():
-            worst = entry["worst"].get(resource, (0, limit))
-            entry["worst"][resource] = (max(worst[0], int(used)), int(limit))
-        try:
-            validate_block(block)
-        except Exception as error:  # nengo's BuildError: this block does not fit a core
-            entry["errors"].append(str(error))
-    return report
+        for resource in chipfit.RESOURCES:
+            most = max(entry["worst"].get(resource, (0, 0))[0], block.used[resource])
+            entry["worst"][resource] = (most, block.limits[resource])
+        entry["over"] += [r for r in block.over() if r not in entry["over"]]
+    return report, fit.error
 
 
 def chip_fit(block_shapes):
-    """Build the seed network on (emulated) Loihi with these block shapes.
+    """Build the seed network for (emulated) Loihi with these block shapes.
 
-    Uses nengo-loihi's builder, which splits each on-chip layer into blocks,
-    and its validator, which checks every block against one core's limits.
+    nengo-loihi's builder splits each on-chip layer into blocks (one per core);
+    :func:`k2l_course.chipfit.fit_report` reports each block's use of its core
+    with nengo-loihi's own accounting and limits.
 
     Parameters
     ----------
@@ -229,9 +205,17 @@ def chip_fit(block_shapes):
     -------
     dict of str -> dict
         Per layer: ``blocks`` (cores used), ``worst`` (resource -> (most used
-        by one block, limit)), ``errors`` (the validator's messages).
+        by one block, the per-core limit)), ``over`` (resources some block
+        exceeds).
     """
-    return _chip_fit(tuple((name, tuple(int(x) for x in block_shapes[name])) for name in ON_CHIP_LAYERS))
+    return _chip_fit(tuple((name, tuple(int(x) for x in block_shapes[name])) for name in ON_CHIP_LAYERS))[0]
+
+
+def cores_per_chip():
+    """Cores of one Loihi chip (nengo-loihi's allocators' number)."""
+    from k2l_course import chipfit
+
+    return chipfit.cores_per_chip()
 
 
 def block_cases():
@@ -255,19 +239,17 @@ def check_block_shapes(outcomes, cases):
             f"your block shapes split the layers into {total} blocks ({split}), but one Loihi chip has "
             f"{cores_per_chip()} cores: use bigger blocks"
         )
-    report = chip_fit(shapes)
-    problems = []
-    for name in ON_CHIP_LAYERS:
-        for resource, (used, limit) in report[name]["worst"].items():
-            if used > limit:
-                problems.append(
-                    f"a block of {name} (shape {shapes[name]}) needs {used} {RESOURCES.get(resource, resource)}, "
-                    f"but a core has {limit}"
-                )
-        if report[name]["errors"] and not any(p.startswith(f"a block of {name} ") for p in problems):
-            problems.append(f"nengo-loihi rejects a block of {name}: {report[name]['errors'][0]}")
-    if problems:
-        raise Fail("; ".join(problems))
+    from k2l_course.chipfit import RESOURCE_NAMES
+
+    report, error = _chip_fit(tuple((name, shapes[name]) for name in ON_CHIP_LAYERS))
+    problems = [
+        f"a block of {name} (shape {shapes[name]}) needs {report[name]['worst'][resource][0]} "
+        f"{RESOURCE_NAMES[resource]}, but a core has {report[name]['worst'][resource][1]}"
+        for name in ON_CHIP_LAYERS
+        for resource in report[name]["over"]
+    ]
+    if problems or error:
+        raise Fail("; ".join(problems) if problems else f"nengo-loihi cannot build these blocks: {error}")
     seed = sum(reference_n_blocks(shapes_of_layers[n], SEED_BLOCK_SHAPES[n]) for n in ON_CHIP_LAYERS)
     used = ", ".join(f"{name} {report[name]['blocks']}" for name in ON_CHIP_LAYERS)
     if total >= seed:

@@ -1,0 +1,404 @@
+"""The graded checks: points, robustness, and the scores they give.
+
+Every solution earns full marks, every untouched exercise earns nothing, each
+typical wrong answer of ``tests/wrong_answers/`` earns exactly the points it
+was designed to earn, and no answer, however hostile, makes a judge raise. The
+references the checks compute without nengo-loihi or TensorFlow are proved
+equal to the live computation. Student code runs in the real sandbox.
+"""
+
+import ast
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from k2l_course import checks
+from k2l_course.checks import ch2_activation, ch4_training, ch5_chip
+from k2l_course.checks.items import Fail, Item, Verdict, full, item
+from k2l_course.checks.runner import check_file
+from k2l_course.sandbox import Outcome, wire
+
+ROOT = Path(__file__).resolve().parents[1]
+WRONG_ANSWERS = sorted((ROOT / "tests" / "wrong_answers").glob("*.py"))
+
+
+def solution(exercise):
+    return ROOT / "solutions" / f"{exercise}.py"
+
+
+def scores(file_result):
+    return {r.item.name: r.verdict.score for r in file_result.results}
+
+
+# -- points --------------------------------------------------------------------------
+
+
+def test_points_add_up_to_the_assignment_total():
+    assert checks.total_points() == checks.ASSIGNMENT_TOTAL
+    assert sum(checks.total_points(e) for e in checks.EXERCISES) == checks.ASSIGNMENT_TOTAL
+
+
+def test_every_chapter_has_a_graded_exercise_and_there_are_at_least_ten_items():
+    all_items = checks.items()
+    assert len(all_items) >= 10
+    assert {i.exercise for i in all_items} == set(checks.EXERCISES)
+    assert len({i.id for i in all_items}) == len(all_items)
+    assert all(i.points > 0 and not i.hidden for i in all_items)
+
+
+def test_partial_credit_must_lie_strictly_between_zero_and_the_points():
+    with pytest.raises(ValueError, match="partial credit"):
+        item("ch1_conversion", "x", "f", points=2, partial={"half": 2}, cases=list, check=lambda o, c: full())
+
+
+def test_unknown_exercise_is_refused():
+    with pytest.raises(ValueError, match="unknown exercise"):
+        checks.items("ch9_quantum")
+
+
+def test_cases_are_deterministic_plain_data():
+    for one in checks.items():
+        first, second = one.cases(), one.cases()
+        assert isinstance(first, list) and first, one.id
+        tree, blobs = wire.encode(first)  # raises for anything that is not plain data
+        again = wire.encode(second)
+        assert (tree, blobs) == again, f"{one.id}: cases differ between calls"
+
+
+# -- hidden checks --------------------------------------------------------------------
+
+HIDDEN = '''
+import numpy as np
+from k2l_course.checks.items import Fail, full, item
+from k2l_course.checks import validate as v
+
+
+def cases():
+    return [{"current": np.array([0.0, 1500.0]), "dt": 0.001}]
+
+
+def check(outcomes, cases):
+    (value,) = v.values(outcomes, cases)
+    rates = v.array(value, shape=(2,))
+    if rates[1] != 1000.0:
+        raise Fail("far above the cap, a Loihi neuron fires once per step")
+    return full()
+
+
+ITEMS = [item("ch2_activation", "cap_again", function="loihi_rate", points=1, cases=cases, check=check)]
+'''
+
+
+def test_hidden_checks_are_loaded_by_path_and_marked_hidden(tmp_path):
+    (tmp_path / "extra.py").write_text(HIDDEN)
+    with_hidden = checks.items("ch2_activation", hidden_dir=tmp_path)
+    assert [i.name for i in with_hidden] == ["loihi_rate_formula", "loihi_spike_train", "cap_again"]
+    assert [i.hidden for i in with_hidden] == [False, False, True]
+    assert checks.total_points(hidden_dir=tmp_path) == checks.ASSIGNMENT_TOTAL + 1
+    result = check_file(solution("ch2_activation"), "ch2_activation", items=with_hidden)
+    assert scores(result) == {"loihi_rate_formula": 3, "loihi_spike_train": 3, "cap_again": 1}
+
+
+def test_bad_hidden_checks_get_a_clear_error(tmp_path):
+    with pytest.raises(checks.HiddenChecksError, match="not found"):
+        checks.items(hidden_dir=tmp_path / "missing")
+    (tmp_path / "broken.py").write_text("ITEMS = [1, 2]\n")
+    with pytest.raises(checks.HiddenChecksError, match="ITEMS"):
+        checks.items(hidden_dir=tmp_path)
+    (tmp_path / "broken.py").write_text(HIDDEN.replace('"cap_again"', '"loihi_rate_formula"'))
+    with pytest.raises(checks.HiddenChecksError, match="two checks"):
+        checks.items(hidden_dir=tmp_path)
+    (tmp_path / "broken.py").write_text("raise RuntimeError('oops')\n")
+    with pytest.raises(checks.HiddenChecksError, match="oops"):
+        checks.items(hidden_dir=tmp_path)
+
+
+# -- solutions, stubs, wrong answers in the sandbox -------------------------------------------
+
+
+@pytest.mark.parametrize("exercise", checks.EXERCISES)
+def test_solution_earns_full_marks(exercise):
+    result = check_file(solution(exercise), exercise)
+    assert result.status == "ok" and not result.notes
+    assert scores(result) == {i.name: i.points for i in checks.items(exercise)}, [
+        r.verdict.message for r in result.results
+    ]
+
+
+@pytest.mark.parametrize("suffix", [".py", ".ipynb"])
+@pytest.mark.parametrize("exercise", checks.EXERCISES)
+def test_untouched_exercise_earns_nothing(exercise, suffix):
+    result = check_file(ROOT / "exercises" / f"{exercise}{suffix}", exercise)
+    assert result.status == "ok" and not result.notes  # it loads; its functions are stubs
+    for r in result.results:
+        assert r.verdict.score == 0
+        assert "not implemented yet" in r.verdict.message
+
+
+def expected_scores(path):
+    """``EXPECTED`` of a wrong answer, read without running the file."""
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and node.targets[0].id == "EXPECTED":
+            return ast.literal_eval(node.value)
+    raise AssertionError(f"{path.name} has no EXPECTED")
+
+
+@pytest.mark.parametrize("wrong", WRONG_ANSWERS, ids=[p.stem for p in WRONG_ANSWERS])
+def test_typical_wrong_answer_scores_as_designed(wrong, tmp_path):
+    exercise = wrong.stem.split("__")[0]
+    expected = expected_scores(wrong)
+    names = [i.name for i in checks.items(exercise)]
+    assert set(expected) <= set(names)
+    submission = tmp_path / f"{exercise}.py"
+    submission.write_text(solution(exercise).read_text() + "\n\n" + wrong.read_text())
+    result = check_file(submission, exercise, call_timeout=1)
+    got = scores(result)
+    for one in checks.items(exercise):
+        assert got[one.name] == expected.get(one.name, one.points), (one.name, result.results)
+    for r in result.results:
+        if r.item.name in expected:
+            assert r.verdict.message and "not implemented" not in r.verdict.message
+
+
+def test_the_wrong_answers_cover_the_typical_mistakes():
+    stems = {p.stem.split("__")[1] for p in WRONG_ANSWERS}
+    for mistake in ("ideal_relu", "floor", "all_neurons", "first_step", "list", "nan", "equals_everything", "hangs", "raises"):
+        assert mistake in stems
+
+
+def test_a_file_that_does_not_parse_earns_nothing(tmp_path):
+    broken = tmp_path / "ch3_scaling.py"
+    broken.write_text(solution("ch3_scaling").read_text() + "\ndef oops(:\n")
+    result = check_file(broken, "ch3_scaling")
+    assert result.status == "syntax-error"
+    assert all(r.verdict.score == 0 for r in result.results)
+
+
+# -- hostile values, straight into the judges ---------------------------------------------
+
+
+class ClaimsEquality:
+    """Equal to everything, and a number, a sequence and a mapping too."""
+
+    def __eq__(self, other):
+        return True
+
+    def __ne__(self, other):
+        return False
+
+    __hash__ = object.__hash__
+
+    def __float__(self):
+        return 0.0
+
+    def __len__(self):
+        return 3
+
+    def __getitem__(self, key):
+        return self
+
+    def __array__(self, dtype=None):
+        raise RuntimeError("not an array")
+
+
+class EqualArray(np.ndarray):
+    def __eq__(self, other):
+        return np.ones(np.shape(self), dtype=bool)
+
+
+def hostile_variants(value):
+    """Wrong values derived from a correct one; every one must earn 0."""
+    variants = {"None": None, "text": "0.5", "claims equality": ClaimsEquality(), "bool": True}
+    if isinstance(value, np.ndarray):
+        variants["list"] = value.tolist()
+        variants["object array"] = value.astype(object)
+        variants["extra axis"] = value[..., None]
+        variants["NaN"] = np.where(np.ones(value.shape, bool), np.nan, 0.0)
+        variants["subclass claiming equality"] = np.zeros_like(value).view(EqualArray)
+    elif isinstance(value, (float, int, np.floating, np.integer)):
+        variants["NaN"] = float("nan")
+        variants["inf"] = float("inf")
+        variants["list"] = [value]
+        variants["array"] = np.array([value, value])
+    elif isinstance(value, dict):
+        variants["values claim equality"] = {k: ClaimsEquality() for k in value}
+        variants["values as list"] = list(value.values())
+        variants["empty"] = {}
+    return variants
+
+
+def solution_values(one):
+    namespace = runpy.run_path(str(solution(one.exercise)), run_name="k2l_solution")
+    return [namespace[one.function](**case) for case in one.cases()]
+
+
+@pytest.mark.parametrize("one", checks.items(), ids=lambda i: i.id)
+def test_judges_give_zero_and_never_raise_on_hostile_values(one):
+    cases = one.cases()
+    correct = solution_values(one)
+    per_variant = {}
+    for value in correct:
+        for name, bad in hostile_variants(value).items():
+            per_variant.setdefault(name, []).append(bad)
+    assert per_variant
+    for name, values in per_variant.items():
+        outcomes = [Outcome(True, bad, None, 0.0) for bad in values]
+        verdict = one.judge(outcomes)
+        assert isinstance(verdict, Verdict) and verdict.score == 0 and verdict.message, (name, verdict)
+    failed = [Outcome(False, None, "raised ZeroDivisionError: boom [at line 3]", 0.0)] * len(cases)
+    verdict = one.judge(failed)
+    assert verdict.score == 0 and "boom" in verdict.message
+    assert one.judge([]).score == 0  # fewer outcomes than calls
+
+
+def test_a_check_that_raises_gives_zero_not_an_exception():
+    def broken(outcomes, cases):
+        raise KeyError("bug in a check")
+
+    one = item("ch1_conversion", "broken", "f", points=1, cases=lambda: [{}], check=broken)
+    verdict = one.judge([Outcome(True, 1, None, 0.0)])
+    assert verdict.score == 0 and "bug in a check" in verdict.message
+    stray = Item("ch1_conversion", "stray", "f", 1, lambda: [{}], judge=lambda outcomes: Verdict(5.0, "too much"))
+    assert stray.verdict([]).score == 0
+    assert "invalid score" in stray.verdict([]).message
+
+
+def test_fail_messages_are_what_the_student_sees():
+    def check(outcomes, cases):
+        raise Fail("no Loihi neuron can exceed 1000 Hz at dt = 1 ms")
+
+    one = item("ch2_activation", "x", "f", points=1, cases=lambda: [{}], check=check)
+    assert one.judge([Outcome(True, 1.0, None, 0.0)]) == Verdict(0.0, "no Loihi neuron can exceed 1000 Hz at dt = 1 ms")
+
+
+# -- references proved against the live computation ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def stack():
+    from k2l_course.quiet import import_stack
+
+    return import_stack()
+
+
+def test_rate_cases_match_nengo_loihi_rates(stack):
+    _, _, _, nengo_loihi = stack
+    neuron = nengo_loihi.neurons.LoihiSpikingRectifiedLinear()
+    for case in ch2_activation.rate_cases():
+        current = case["current"].ravel()
+        live = neuron.rates(current, gain=np.ones(1), bias=np.zeros(1), dt=case["dt"]).ravel()
+        assert np.allclose(ch2_activation.loihi_relu_rate(current, case["dt"]), live, rtol=1e-12, atol=1e-9)
+
+
+def nengo_loihi_spikes(nengo_loihi, current, dt):
+    neuron = nengo_loihi.neurons.LoihiSpikingRectifiedLinear()
+    voltage = np.zeros(current.shape[1])
+    output = np.zeros(current.shape[1])
+    spikes = []
+    for j in current:
+        neuron.step(dt, j.copy(), output, voltage)
+        spikes.append(output > 0)
+    return np.array(spikes)
+
+
+def test_spike_reference_is_nengo_loihi_step(stack):
+    _, _, _, nengo_loihi = stack
+    for case in ch2_activation.spike_cases():
+        live = nengo_loihi_spikes(nengo_loihi, case["current"], case["dt"])
+        assert np.array_equal(ch2_activation.reference_spikes(case["current"], case["dt"]), live)
+
+
+def test_where_the_voltage_lands_on_one_the_neuron_waits_a_step_longer_than_the_formula(stack):
+    # What exercise 2.2 tells students: at J = 250, dt = 1 ms, nengo-loihi's rate
+    # formula says 250 Hz, its neuron model fires at 200 Hz.
+    _, _, _, nengo_loihi = stack
+    formula = nengo_loihi.neurons.LoihiSpikingRectifiedLinear().rates(np.array([250.0]), np.ones(1), np.zeros(1))
+    spikes = nengo_loihi_spikes(nengo_loihi, np.full((1000, 1), 250.0), 0.001)
+    assert float(formula.ravel()[0]) == pytest.approx(250.0)
+    assert spikes.sum() == 200
+
+
+def test_penalty_reference_is_tf_l2_loss(stack):
+    tf, _, _, _ = stack
+    for case in ch4_training.penalty_cases():
+        r = tf.constant(np.asarray(case["rates"], dtype=np.float64))
+        live = tf.nn.l2_loss(tf.maximum(0.0, case["min_rate"] - r) + tf.maximum(0.0, r - case["max_rate"]))
+        assert ch4_training.reference_penalty(**case) == pytest.approx(float(live), rel=1e-12)
+
+
+def test_block_count_reference_is_nengo_loihi_n_splits(stack):
+    _, _, _, nengo_loihi = stack
+    for case in ch5_chip.n_blocks_cases():
+        live = nengo_loihi.BlockShape(case["block_shape"], case["layer_shape"]).n_splits
+        assert ch5_chip.reference_n_blocks(case["layer_shape"], case["block_shape"]) == live
+
+
+def test_block_shape_verdicts_agree_with_nengo_loihis_validated_build(stack):
+    _, nengo, _, nengo_loihi = stack
+    from nengo_loihi.builder import Model
+
+    from k2l_course.conversion import convert
+    from k2l_course.model import ON_CHIP_LAYERS, build_seed_model
+
+    def builds(shapes):
+        seed_net = build_seed_model()
+        conv = convert(seed_net, "loihi-relu", 400, 0.005, probes=False)
+        with conv.net:
+            nengo_loihi.add_params(conv.net)
+            conv.net.config[conv.ensembles["to-spikes"]].on_chip = False
+            for name in ON_CHIP_LAYERS:
+                conv.net.config[conv.ensembles[name]].block_shape = nengo_loihi.BlockShape(
+                    shapes[name], seed_net.output_shape(name)
+                )
+        try:
+            Model().build(conv.net)  # validates every block against a core's limits
+        except nengo.exceptions.BuildError:
+            return False
+        return True
+
+    good = {"conv0": (13, 13, 6), "conv1": (6, 6, 22), "dense0": (50,)}
+    too_much_synapse = dict(good, dense0=(100,))
+    assert builds(good) and not ch5_chip.chip_fit(good)["dense0"]["over"]
+    assert not builds(too_much_synapse) and ch5_chip.chip_fit(too_much_synapse)["dense0"]["over"] == ["synapses"]
+
+
+# -- k2l check, end to end ----------------------------------------------------------------------
+
+
+def k2l(*args, cwd=ROOT):
+    return subprocess.run(
+        [sys.executable, "-m", "k2l_course.cli", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_k2l_check_reports_points_and_hints_and_fails_a_partly_wrong_submission(tmp_path):
+    wrong = (ROOT / "tests" / "wrong_answers" / "ch2_activation__ideal_relu.py").read_text()
+    (tmp_path / "ch2_activation.py").write_text(solution("ch2_activation").read_text() + "\n\n" + wrong)
+    run = k2l("check", "ch2_activation", tmp_path)
+    assert run.returncode == 1, run.stderr
+    assert "FAIL    0/3  loihi_rate_formula: loihi_rate()" in run.stdout
+    assert "PASS    3/3  loihi_spike_train: loihi_spikes()" in run.stdout
+    assert "no Loihi neuron can exceed 1000 Hz at dt = 1 ms" in " ".join(run.stdout.split())  # a wrapped hint
+    assert "Total: 3/6 points (1 of 2 items pass)" in run.stdout
+
+
+def test_k2l_check_exits_zero_when_everything_passes_and_finds_the_exercise_by_its_functions(tmp_path):
+    mine = tmp_path / "my_work.py"
+    mine.write_text(solution("ch4_training").read_text())
+    run = k2l("check", mine)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "Total: 5/5 points (2 of 2 items pass)" in run.stdout
+
+
+def test_k2l_check_explains_bad_arguments(tmp_path):
+    run = k2l("check", "ch9_quantum")
+    assert run.returncode == 2 and "unknown exercise" in run.stderr
+    run = k2l("check", "ch2_activation", tmp_path)
+    assert run.returncode == 2 and "no exercise file" in run.stderr
+    (tmp_path / "notes.py").write_text("x = 1\n")
+    run = k2l("check", tmp_path / "notes.py")
+    assert run.returncode == 2 and "defines none of the graded functions" in run.stderr
