@@ -402,3 +402,35 @@ def test_k2l_check_explains_bad_arguments(tmp_path):
     (tmp_path / "notes.py").write_text("x = 1\n")
     run = k2l("check", tmp_path / "notes.py")
     assert run.returncode == 2 and "defines none of the graded functions" in run.stderr
+
+
+def test_k2l_check_finds_the_files_to_check(tmp_path):
+    import os
+
+    from k2l_course.checking import UsageError, find_targets
+
+    folder = tmp_path / "work"
+    folder.mkdir()
+    (folder / "ch2_activation.py").write_text("def loihi_rate(current, dt=0.001):\n    pass\n")
+    notebook = folder / "ch2_activation.ipynb"
+    notebook.write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
+    (folder / "ch3_scaling.py").write_text("")
+    # The more recently modified of .py and .ipynb; the notebook on a tie.
+    os.utime(notebook, (1_000_000, 1_000_000))
+    targets = find_targets(path=folder)
+    assert [(t.exercise, t.path.name) for t in targets] == [("ch2_activation", "ch2_activation.py"), ("ch3_scaling", "ch3_scaling.py")]
+    assert "newer" in targets[0].note
+    os.utime(folder / "ch2_activation.py", (1_000_000, 1_000_000))
+    assert find_targets("ch2_activation", folder)[0].path.name == "ch2_activation.ipynb"
+    # No path: the current directory if it holds exercises, else its exercises/ folder.
+    assert [t.exercise for t in find_targets(cwd=folder)] == ["ch2_activation", "ch3_scaling"]
+    assert find_targets("ch1_conversion", cwd=ROOT)[0].path == ROOT / "exercises" / "ch1_conversion.ipynb"
+    with pytest.raises(UsageError, match="no exercise files"):
+        find_targets(cwd=tmp_path / "work" / "..")
+    # A file not named after an exercise: the exercises whose functions it defines.
+    mine = folder / "mine.py"
+    mine.write_text("def n_blocks(a, b):\n    return 1\n\ndef rate_penalty(r, lo, hi):\n    return 0.0\n")
+    assert [t.exercise for t in find_targets(path=mine)] == ["ch4_training", "ch5_chip"]
+    (folder / "notes.txt").write_text("")
+    with pytest.raises(UsageError, match="not a .py or .ipynb"):
+        find_targets(path=folder / "notes.txt")

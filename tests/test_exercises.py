@@ -102,6 +102,9 @@ def test_exercise_introduces_itself_links_its_chapter_and_lists_its_points(exerc
     assert intro.kind == "markdown" and intro.source.startswith("# Exercise")
     link = re.search(r"\]\(\.\./book/([\w-]+\.md)\)", intro.source)
     assert link and link.group(1) == CHAPTERS[exercise]
+    chapter = ROOT / "book" / CHAPTERS[exercise]
+    toctree = (ROOT / "book" / "index.md").read_text()
+    assert chapter.exists() or re.search(rf"^{chapter.stem}$", toctree, re.M), f"the book has no chapter {chapter.name}"
     assert f"k2l check {exercise}" in intro.source
     for one in checks.items(exercise):
         assert f"| `{one.function}` | {one.points:g} |" in grading.source
@@ -183,3 +186,12 @@ def test_notebook_json_is_stable_text():
     text = (ROOT / "exercises" / "ch1_conversion.ipynb").read_text()
     ids = [cell["id"] for cell in json.loads(text)["cells"]]
     assert ids == [f"ch1_conversion-{i:02d}" for i in range(len(ids))]
+
+
+@pytest.mark.parametrize("exercise", checks.EXERCISES)
+def test_solution_runs_top_to_bottom_like_a_notebook(exercise, capsys):
+    # What a student sees once every function is written: each try-it cell runs.
+    import runpy
+
+    runpy.run_path(str(ROOT / "solutions" / f"{exercise}.py"), run_name="__main__")
+    assert capsys.readouterr().out.strip()
