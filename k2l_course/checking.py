@@ -177,12 +177,18 @@ class _FileRun:
         self.timeout = timeout
         self.call_timeout = call_timeout
         self.result = None
+        self.error = None
 
     def check(self):
-        if self.result is None:
-            self.result = runner.check_file(
-                self.target.path, self.target.exercise, timeout=self.timeout, call_timeout=self.call_timeout
-            )
+        if self.result is None and self.error is None:
+            try:
+                self.result = runner.check_file(
+                    self.target.path, self.target.exercise, timeout=self.timeout, call_timeout=self.call_timeout
+                )
+            except Exception as error:  # the checker itself failed (never the student's code): say so
+                self.error = f"{type(error).__name__}: {error}"
+        if self.error is not None:
+            raise RuntimeError(f"could not check {self.target.path.name}: {self.error}")
         return self.result
 
 
@@ -278,6 +284,10 @@ def format_report(files, width=88):
         result = file_run.result
         target = file_run.target
         if result is None:
+            if file_run.error is not None:
+                lines.append(f"{target.exercise}  ({target.path})")
+                lines.append(f"  the checker could not run: {file_run.error}")
+                lines.append("")
             continue
         lines.append(f"{target.exercise}  ({target.path})")
         if target.note:
@@ -348,6 +358,9 @@ def run(args):
         for file_run in session.files:
             if file_run.result is not None and file_run.result.output:
                 print(f"--- what {file_run.target.path.name} printed ---\n{file_run.result.output}")
+    if code == 2:  # pytest's "interrupted"
+        print("interrupted", file=sys.stderr)
+        return 130
     if code not in (0, 1):  # 1: some test failed; anything else: pytest itself failed
         print(f"k2l check: pytest could not run the checks (exit code {code}):\n{output}", file=sys.stderr)
         return 3

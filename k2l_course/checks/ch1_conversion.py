@@ -58,7 +58,7 @@ def check_prepare(outcomes, cases):
         if got.dtype != np.float32:
             dtype_ok = False
         got = got.astype(np.float64)
-        if got.max() <= 1.0 < expected.max():
+        if 0 < got.max() <= 1.0 < expected.max():
             raise Fail(
                 f"{what} holds pixels between 0 and 1; the seed network was trained on the raw "
                 "pixel values 0-255, so feed them unchanged"

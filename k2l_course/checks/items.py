@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from typing import Callable
 
 
@@ -104,7 +105,7 @@ class Item:
         if not isinstance(verdict, Verdict):
             return Verdict(0.0, f"the check {self.id} returned {type(verdict).__name__}, not a Verdict; tell your instructor")
         score = verdict.score
-        if type(score) not in (int, float) or not math.isfinite(score) or not 0 <= score <= self.points:
+        if not isinstance(score, numbers.Real) or isinstance(score, bool) or not math.isfinite(score) or not 0 <= score <= self.points:
             return Verdict(0.0, f"the check {self.id} gave an invalid score {score!r}; tell your instructor")
         return Verdict(float(score), str(verdict.message))
 
