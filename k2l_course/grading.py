@@ -120,7 +120,7 @@ def find_students(submissions_dir, exercises):
             continue
         if entry.is_dir(follow_symlinks=False):
             student = Student(entry.name, Path(entry.path))
-            _collect(student, Path(entry.path), exercises, 0)
+            collect_files(student, Path(entry.path), exercises)
         elif entry.is_file(follow_symlinks=False) and entry.name.endswith(SUFFIXES):
             student = Student(entry.name.rsplit(".", 1)[0], Path(entry.path))
             _classify(student, Path(entry.path), exercises)
@@ -140,7 +140,8 @@ def find_students(submissions_dir, exercises):
     return [students[key] for key in sorted(students)]
 
 
-def _collect(student, folder, exercises, depth):
+def collect_files(student, folder, exercises, depth=0):
+    """Add the ``.py`` / ``.ipynb`` files under ``folder`` to ``student`` (symbolic links are refused)."""
     try:
         entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
     except OSError as error:
@@ -154,7 +155,7 @@ def _collect(student, folder, exercises, depth):
                 student.problems.append(f"{entry.name} is a symbolic link, not a file: not graded")
             continue
         if entry.is_dir() and depth + 1 < MAX_DEPTH:
-            _collect(student, Path(entry.path), exercises, depth + 1)
+            collect_files(student, Path(entry.path), exercises, depth + 1)
         elif entry.is_file() and entry.name.endswith(SUFFIXES):
             _classify(student, Path(entry.path), exercises)
 
@@ -677,10 +678,11 @@ def grade(submissions_dir, out_dir, assignment, *, jobs=1, limits=None, hidden_d
         from tqdm import tqdm
 
         bar = tqdm(total=len(todo), unit="student", desc="grading", file=sys.stderr, dynamic_ncols=True)
-    hide = [str(submissions_dir), str(out_resolved)]
-    secret = [str(Path(hidden_dir).resolve())] if hidden_dir else []
+    options = dict(sandbox_options or {})
+    hide = [str(submissions_dir), str(out_resolved), *options.pop("hide", [])]
+    secret = ([str(Path(hidden_dir).resolve())] if hidden_dir else []) + list(options.pop("secret", []))
     graded = 0
-    sandbox = Sandbox(jobs=jobs, hide=hide, secret=secret, **(sandbox_options or {}))
+    sandbox = Sandbox(jobs=jobs, hide=hide, secret=secret, **options)
     try:
         if todo:
             sandbox.start()
@@ -755,7 +757,7 @@ def _validate(args):
             raise GradingError(f"--hidden-checks {hidden} cannot be read")
 
 
-def _load_checks(hidden_dir):
+def load_checks(hidden_dir=None):
     """The course's graded items (plus hidden ones) and its exercise ids."""
     from k2l_course import checks
 
@@ -769,7 +771,7 @@ def run(args):
     """Run ``k2l grade``; returns the exit status."""
     try:
         _validate(args)
-        items, exercises = _load_checks(args.hidden_checks)
+        items, exercises = load_checks(args.hidden_checks)
         assignment = load_assignment(items, list(exercises))
         limits = Limits(timeout=args.timeout, memory_mb=args.memory, call_timeout=args.call_timeout)
         summary = grade(args.submissions, args.out, assignment, jobs=args.jobs, limits=limits,

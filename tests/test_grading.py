@@ -25,10 +25,18 @@ from k2l_course import cli, grading
 from k2l_course.sandbox import isolation
 
 CLASSES = Path(__file__).parent / "classes"
-spec = importlib.util.spec_from_file_location("standin", CLASSES / "standin.py")
-standin = importlib.util.module_from_spec(spec)
-sys.modules["standin"] = standin
-spec.loader.exec_module(standin)
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, CLASSES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+standin = _load("standin")
+course = _load("course")
 
 LIMITS = grading.Limits(timeout=4, memory_mb=512, call_timeout=1)
 
@@ -141,6 +149,7 @@ def test_attacks_changed_nothing_outside_the_students_own_scratch_space(graded):
     assert tree_digest(graded["submissions"]) == graded["before"]
     assert tree_digest(secrets["course"] / "sandbox") == graded["package_before"]
     assert not list(graded["out"].rglob("pwned*")) and not list(Path("/tmp").glob("k2l-leftover-*"))
+    assert not (secrets["course"] / "pwned_by_student.txt").exists()
     if os.geteuid() == 0:
         for uid in isolation.sandbox_ids(16):
             assert isolation.processes_of(uid) == []
@@ -226,7 +235,7 @@ def test_killing_the_grader_loses_only_the_students_in_progress(tmp_path, how):
 def test_bad_arguments_get_a_clear_message_and_a_nonzero_exit(tmp_path, monkeypatch, capsys, make, arguments, message):
     monkeypatch.chdir(tmp_path)
     make(tmp_path)
-    monkeypatch.setattr(grading, "_load_checks", lambda hidden: (standin.items(hidden_dir=hidden), standin.EXERCISES))
+    monkeypatch.setattr(grading, "load_checks", lambda hidden=None: (standin.items(hidden_dir=hidden), standin.EXERCISES))
     status = cli.main(["grade", *arguments])
     assert status == 2
     assert message in capsys.readouterr().err
@@ -237,8 +246,42 @@ def test_the_command_prints_a_summary(tmp_path, monkeypatch, capsys):
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "ann.py").write_text(standin.CH1 + standin.CH2)
     (tmp_path / "c" / "bob.py").write_text(standin.CH1)
-    monkeypatch.setattr(grading, "_load_checks", lambda hidden: (standin.items(hidden_dir=hidden), standin.EXERCISES))
+    monkeypatch.setattr(grading, "load_checks", lambda hidden=None: (standin.items(hidden_dir=hidden), standin.EXERCISES))
     status = cli.main(["grade", str(tmp_path / "c"), "--out", str(tmp_path / "out"), "--timeout", "5"])
     output = capsys.readouterr().out
     assert status == 0
     assert "Graded 2 students" in output and "mean 7.50, sd 2.50, min 5, median 7.5, max 10" in output
+
+
+# --- the course's real exercises ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def course_graded(place):
+    """A class on the real exercises (solutions, stubs, typical mistakes, attacks), graded once."""
+    decoy = place / "decoy-solutions"
+    shutil.copytree(course.SOLUTIONS, decoy)
+    for path in [decoy, *decoy.iterdir()]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    expected = course.build(place / "course-class", {"solutions": decoy})
+    items, exercises = grading.load_checks()
+    assignment = grading.load_assignment(items, exercises)
+    limits = grading.Limits(timeout=8, memory_mb=2048, call_timeout=1)
+    summary = grading.grade(place / "course-class", place / "course-out", assignment, jobs=2, limits=limits,
+                            progress=False, sandbox_options={"secret": [str(decoy)]})  # fmt: skip
+    return dict(summary=summary, expected=expected, decoy=decoy)
+
+
+def test_the_course_exercises_are_graded_exactly_whatever_the_students_do(course_graded):
+    records = {record["student"]: record for record in course_graded["summary"].records}
+    assert sorted(records) == sorted(course_graded["expected"])
+    for student, (status, scores, total) in course_graded["expected"].items():
+        record = records[student]
+        assert (student, record["status"], scores_of(record)) == (student, status, scores)
+        assert (student, record["total"]) == (student, total)
+    assert records["correct"]["total"] == records["correct"]["max"] == course.checks.ASSIGNMENT_TOTAL
+
+
+def test_the_vandal_deleted_nothing_and_wrote_nothing(course_graded):
+    assert sorted(p.name for p in course_graded["decoy"].iterdir()) == sorted(p.name for p in course.SOLUTIONS.iterdir())
+    assert not (course.ROOT / "k2l_course" / "pwned_by_student.py").exists()

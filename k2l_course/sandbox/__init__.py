@@ -99,9 +99,15 @@ class SandboxError(RuntimeError):
 
 
 def _course_root():
-    """The source checkout the package lives in (holds solutions, tests...), if any."""
+    """The source checkout the package lives in (holds solutions, tests...), if any.
+
+    None when the package is installed (in ``site-packages``), as in the
+    Gradescope image, where no solutions exist.
+    """
     root = Path(__file__).resolve().parents[2]
-    if any((root / name).exists() for name in (".git", "solutions", "tests", "pyproject.toml")):
+    if {"site-packages", "dist-packages"} & set(root.parts):
+        return None
+    if (root / "pyproject.toml").is_file() and (root / "k2l_course").is_dir():
         return root
     return None
 

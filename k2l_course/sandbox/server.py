@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 
-from k2l_course.sandbox import isolation, wire
+from k2l_course.sandbox import child, isolation, wire  # (child: imported now, read before privileges drop)
 
 #: Modules every child finds already imported (cheap, often used).
 PRELOAD = (
@@ -56,7 +56,7 @@ _STACK = {"tensorflow", "keras", "nengo", "nengo_dl", "nengo_loihi"}
 _IMPORTS = re.compile(r"\b(?:from\s+([\w\.]+)\s+import\s+([\w\s,\(\)]+)|import\s+([\w\.\s,]+))")
 
 #: Seconds a hung call may overrun its limit before its process is killed.
-GRACE = 1.0
+GRACE = 0.5
 #: Largest amount of data (MB) one run may send back.
 RESULT_MB = 256
 
@@ -229,8 +229,6 @@ class Supervisor:
             finally:
                 os._exit(71)
         try:
-            from k2l_course.sandbox import child
-
             child.main(path, name, self.calls, start, 3, self.call_timeout)
             sys.stdout.flush()
             sys.stderr.flush()

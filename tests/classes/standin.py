@@ -241,15 +241,18 @@ def make_class(root, secrets, hidden=True):
                                  "ch2_activation.py": CH2.replace("    return out", "    print('y' * 3_000_000)\n    return out")},
             "ok", full)  # fmt: skip
     # Deletes everything it can reach, then answers correctly.
+    # (It never aims at the shared checkout: writing into the package is tried
+    # with a new file name, deleting only at decoys.)
     vandal = f'''
 import os, shutil
-for target in {[str(secrets["out"]), str(secrets["course"]), str(secrets["marker"]), str(root)]!r}:
+for target in {[str(secrets["out"]), str(secrets["marker"]), str(root)]!r}:
     try:
         shutil.rmtree(target) if os.path.isdir(target) else os.remove(target)
     except OSError:
         pass
+for target in {[str(secrets["out"]), str(secrets["course"]), str(root)]!r}:
     try:
-        open(os.path.join(target, "pwned.txt"), "w").write("pwned")
+        open(os.path.join(target, "pwned_by_student.txt"), "w").write("pwned")
     except OSError:
         pass
 '''
