@@ -12,7 +12,10 @@
 #
 # **How to work.** Write each function where it says `raise NotImplementedError`,
 # in Jupyter or in any editor. Cells that start with `if __name__ == "__main__":`
-# are for trying your functions; the checker skips them. Check your work with
+# are for trying your functions; the checker skips them. Write the functions
+# yourself with NumPy: the course library has its own versions of some of them
+# (the book and the checks use them), and calling those would skip the point of
+# the exercise. Check your work with
 #
 # ```bash
 # k2l check ch2_activation

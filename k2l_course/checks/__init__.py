@@ -31,7 +31,7 @@ from pathlib import Path
 
 from k2l_course.checks.items import Item, Verdict
 
-__all__ = ["EXERCISES", "ASSIGNMENT_TOTAL", "Item", "Verdict", "items", "total_points", "exercise_of_function", "HiddenChecksError"]
+__all__ = ["EXERCISES", "ASSIGNMENT_TOTAL", "Item", "Verdict", "items", "total_points", "HiddenChecksError"]
 
 #: Exercise ids, one per chapter 1-5, in course order.
 EXERCISES = ("ch1_conversion", "ch2_activation", "ch3_scaling", "ch4_training", "ch5_chip")
@@ -146,7 +146,3 @@ def total_points(exercise=None, hidden_dir=None):
     """Sum of the items' points (of one exercise, if given)."""
     return float(sum(one.points for one in items(exercise, hidden_dir)))
 
-
-def exercise_of_function(function):
-    """The exercises whose graded items call a function of this name."""
-    return [e for e in EXERCISES if any(one.function == function for one in _module(e).ITEMS)]
