@@ -505,6 +505,9 @@ def gradescope_results(record):
         notes += [f"{name}: {note}" for note in info["notes"]]
     if notes:
         summary += "\n" + "\n".join(f"- {note}" for note in notes)
+    for name, info in record.get("files", {}).items():
+        if info["output"].strip():
+            summary += f"\n\nWhat {name} printed (at most its last 4000 characters):\n{info['output'].rstrip()}"
     return {
         "score": record["total"],
         "execution_time": record.get("seconds", 0),

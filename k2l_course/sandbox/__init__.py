@@ -149,9 +149,11 @@ class Sandbox:
         is otherwise imported the first time a submission mentions it).
     uid_base : int
         First uid for sandboxed children when running as root.
-    namespaces : bool
+    namespaces : bool or None
         Use mount namespaces when the kernel allows (False: rely on file
-        permissions only, as in a container without CAP_SYS_ADMIN).
+        permissions only, as in a container without CAP_SYS_ADMIN). None:
+        True unless the environment variable ``K2L_SANDBOX_NAMESPACES`` is
+        ``0``.
     course_defaults : bool
         Add :func:`default_hidden` and :func:`default_secret` (the course
         checkout and its solutions) to ``hide`` and ``secret``.
@@ -162,7 +164,7 @@ class Sandbox:
     called from several threads at once.
     """
 
-    def __init__(self, jobs=1, hide=(), secret=(), preload=(), uid_base=isolation.DEFAULT_UID_BASE, namespaces=True,
+    def __init__(self, jobs=1, hide=(), secret=(), preload=(), uid_base=isolation.DEFAULT_UID_BASE, namespaces=None,
                  course_defaults=True):  # fmt: skip
         self.jobs = max(1, int(jobs))
         hide, secret = list(hide), list(secret)
@@ -172,6 +174,8 @@ class Sandbox:
         self.secret = [str(Path(p).resolve()) for p in secret]
         self.preload = list(preload)
         self.uid_base = uid_base
+        if namespaces is None:
+            namespaces = os.environ.get("K2L_SANDBOX_NAMESPACES", "1") != "0"
         self.namespaces = bool(namespaces)
         self.process = None
         self.info = {}
