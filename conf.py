@@ -1,0 +1,118 @@
+"""Sphinx configuration of the k2l book.
+
+Build it with ``k2l book`` (see ``k2l_course/book.py``), which runs::
+
+    python -m sphinx -b html -c . book _build/html -W --keep-going
+
+The configuration sits at the repository root, the sources in ``book/``.
+Every chapter is a MyST notebook that myst-nb executes at build time
+(jupyter-cache "cache" mode: an unchanged chapter is not executed again).
+Nothing is fetched from the network at build time, and the pages load no
+script, style or font from another site.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+
+from k2l_course import __version__  # noqa: E402
+from k2l_course.book import execution_cache_path  # noqa: E402
+
+# -- Project -----------------------------------------------------------------
+
+project = "Keras to Loihi"
+author = "the k2l course authors"
+copyright = "the k2l course authors; text and code MIT, see the README for the stack's licences"
+release = version = __version__
+language = "en"
+
+#: Where the course's repository is published (launch and repository buttons).
+#: Only used to build links; nothing is fetched from it.
+repository_url = os.environ.get("K2L_REPOSITORY_URL", "https://github.com/k2l-course/k2l")
+repository_branch = os.environ.get("K2L_REPOSITORY_BRANCH", "main")
+
+extensions = [
+    "myst_nb",  # MyST markdown and executable notebooks, glue
+    "sphinx_design",  # dropdowns (hints), cards
+    "sphinx_copybutton",  # a copy button on every code block
+]
+
+root_doc = "index"
+exclude_patterns = ["_build", "**.ipynb_checkpoints", "jupyter_execute"]
+# Sphinx would otherwise put a line number into the permalink of every cell.
+numfig = False
+
+# -- MyST --------------------------------------------------------------------
+
+myst_enable_extensions = ["colon_fence", "deflist", "substitution"]
+myst_heading_anchors = 3
+
+# -- Execution (myst-nb) -----------------------------------------------------
+
+nb_execution_mode = "cache"
+# jupyter-cache keys a notebook on its code cells only. The chapters' outputs
+# also depend on k2l_course and on the locked environment, so the cache lives
+# under a directory named by a hash of those (k2l_course.book): a change there
+# re-executes every chapter instead of publishing stale outputs. Changing this
+# value also makes Sphinx re-read every page (its rebuild level is "env").
+nb_execution_cache_path = str(execution_cache_path(ROOT))
+# A failing cell fails the build (and its traceback goes to the log).
+nb_execution_raise_on_error = True
+nb_execution_show_tb = True
+nb_execution_allow_errors = False
+# Per cell, in seconds. The longest cells of a cold build (empty caches) are
+# the full-size training runs (60,000 images x 2 epochs, about 25-60 s on 2
+# shared cores) and the stock nengo-loihi emulator on 100 test images (about
+# 1 s per image). Ten minutes is ample headroom for a loaded machine while a
+# hung kernel (a deadlock in TensorFlow's thread pools, a dead worker) still
+# fails the build within minutes instead of stalling CI for its whole time
+# limit. A chapter that knowingly needs longer says so in its own metadata
+# (``mystnb: execution_timeout:``).
+nb_execution_timeout = 600
+# Chapters run with their own directory (book/) as working directory.
+nb_execution_in_temp = False
+# Anything a chapter writes to stderr (a stack warning, a tqdm bar) is a
+# warning, hence an error in the strict build: pages stay free of log noise.
+nb_output_stderr = "warn"
+nb_merge_streams = True
+# No ipywidgets on the pages: don't add require.js and the widget manager from a CDN.
+nb_ipywidgets_js = {}
+nb_render_image_options = {"class": "k2l-figure"}
+
+# -- HTML --------------------------------------------------------------------
+
+html_theme = "sphinx_book_theme"
+html_title = "Keras to Loihi"
+html_static_path = ["book/_static"]
+html_css_files = ["k2l.css"]
+html_last_updated_fmt = ""
+html_copy_source = True  # the ".md" download
+html_show_sourcelink = True
+html_theme_options = {
+    "repository_url": repository_url,
+    "repository_branch": repository_branch,
+    "path_to_docs": "book",
+    "use_repository_button": True,
+    "use_download_button": True,  # .md source and the executed .ipynb
+    "use_fullscreen_button": True,
+    "home_page_in_toc": True,
+    # Follow the reader's system setting (an empty mode makes the theme log a console error).
+    "default_mode": "auto",
+    "show_navbar_depth": 1,
+    "show_toc_level": 2,
+    "launch_buttons": {
+        # Links only: the build contacts neither service.
+        "binderhub_url": "https://mybinder.org",
+        "colab_url": "https://colab.research.google.com",
+        "notebook_interface": "jupyterlab",
+    },
+    # The PyData theme would otherwise add an icon link row pointing at nothing.
+    "icon_links": [],
+}
+
+# sphinx-copybutton: copy only the code of a prompt-style block, not the prompt.
+copybutton_prompt_text = r">>> |\.\.\. |\$ "
+copybutton_prompt_is_regexp = True

@@ -1,0 +1,252 @@
+"""``k2l book``: build the course's website, executing every chapter.
+
+The book is a Sphinx project: ``conf.py`` at the repository root, the chapters
+(MyST notebooks) in ``book/``. Building it runs::
+
+    python -m sphinx -b html -c <repo> <repo>/book <output> -d <doctrees> [-W --keep-going] [-t solutions]
+
+Chapters are executed by myst-nb through jupyter-cache, so an unchanged
+chapter is not executed again. jupyter-cache keys a notebook on its code cells
+only; a change in ``k2l_course`` (which the chapters call) or in the locked
+environment would otherwise leave stale outputs on the site. The cache
+therefore lives in a directory named after :func:`execution_cache_key`, a hash
+of those files: when they change, the chapters run again in a fresh cache (and
+the old one is removed).
+
+This module imports no TensorFlow: ``conf.py`` imports it too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+#: The repository (the directory holding ``conf.py``, ``book/`` and ``k2l_course/``).
+ROOT = Path(__file__).resolve().parent.parent
+#: Where executed notebooks are cached, one subdirectory per key.
+CACHE_PARENT = Path("_build") / ".jupyter_cache"
+#: Sphinx tag of the instructor build (chapters include solutions under ``{only} solutions``).
+SOLUTIONS_TAG = "solutions"
+#: Default output directories, relative to the repository.
+DEFAULT_OUTPUT = Path("_build") / "html"
+INSTRUCTOR_OUTPUT = Path("_build") / "instructor" / "html"
+
+_KEY_PATTERN = re.compile(r"^[0-9a-f]{16}$")
+
+
+def execution_inputs(root=ROOT):
+    """The files whose content decides whether cached chapter outputs are still valid.
+
+    Every Python file of the ``k2l_course`` package (the chapters call it) and
+    the environment's lock file (the chapters run on it). Byte-code caches are
+    not inputs.
+
+    Parameters
+    ----------
+    root : path-like
+        The repository.
+
+    Returns
+    -------
+    list of pathlib.Path
+        Sorted, so the key does not depend on the file system's order.
+    """
+    root = Path(root)
+    package = root / "k2l_course"
+    if not package.is_dir():
+        raise FileNotFoundError(f"{package} not found: is {root} the k2l repository?")
+    files = [p for p in package.rglob("*.py") if "__pycache__" not in p.parts]
+    lock = root / "requirements" / "lock.txt"
+    if lock.exists():
+        files.append(lock)
+    return sorted(files, key=lambda p: p.relative_to(root).as_posix())
+
+
+def execution_cache_key(root=ROOT):
+    """A short hash of :func:`execution_inputs` (their paths and contents).
+
+    Parameters
+    ----------
+    root : path-like
+
+    Returns
+    -------
+    str
+        16 hexadecimal digits.
+    """
+    root = Path(root)
+    h = hashlib.sha256()
+    for path in execution_inputs(root):
+        data = path.read_bytes()
+        h.update(path.relative_to(root).as_posix().encode() + b"\0")
+        h.update(str(len(data)).encode() + b"\0")
+        h.update(data)
+    return h.hexdigest()[:16]
+
+
+def execution_cache_path(root=ROOT, prune=True):
+    """The jupyter-cache directory for the current sources, removing stale ones.
+
+    Parameters
+    ----------
+    root : path-like
+    prune : bool
+        Delete the sibling caches of other keys (they can never be used again
+        unless the sources are reverted, and each holds every chapter's outputs).
+
+    Returns
+    -------
+    pathlib.Path
+        ``<root>/_build/.jupyter_cache/<key>`` (not created here: myst-nb does).
+    """
+    root = Path(root)
+    parent = root / CACHE_PARENT
+    path = parent / execution_cache_key(root)
+    if prune and parent.is_dir():
+        for other in parent.iterdir():
+            if other != path and other.is_dir() and _KEY_PATTERN.match(other.name):
+                shutil.rmtree(other, ignore_errors=True)
+    return path
+
+
+def sphinx_command(output, solutions=False, strict=True, root=ROOT, python=None):
+    """The sphinx-build command line for one build.
+
+    Parameters
+    ----------
+    output : path-like
+        HTML output directory.
+    solutions : bool
+        Instructor build: set the ``solutions`` tag.
+    strict : bool
+        Turn warnings into errors (``-W --keep-going``), as CI does.
+    root : path-like
+    python : str, optional
+        Interpreter to run Sphinx with (default: this one).
+
+    Returns
+    -------
+    list of str
+    """
+    root = Path(root)
+    output = Path(output)
+    doctrees = output.parent / (output.name + ".doctrees")
+    cmd = [
+        python or sys.executable,
+        "-m",
+        "sphinx",
+        "-b",
+        "html",
+        "-c",
+        str(root),
+        str(root / "book"),
+        str(output),
+        "-d",
+        str(doctrees),
+        "-q",  # Sphinx's own progress is one line per page; warnings still show
+    ]
+    if strict:
+        cmd += ["-W", "--keep-going"]
+    if solutions:
+        cmd += ["-t", SOLUTIONS_TAG]
+    return cmd
+
+
+def build_environment(root=ROOT, environ=None):
+    """Environment variables for the build: ``K2L_CACHE`` inside the repository unless set.
+
+    Parameters
+    ----------
+    root : path-like
+    environ : mapping, optional
+        Starting environment (default: ``os.environ``).
+
+    Returns
+    -------
+    dict
+    """
+    env = dict(os.environ if environ is None else environ)
+    if not env.get("K2L_CACHE"):
+        env["K2L_CACHE"] = str(Path(root) / ".k2l")
+    # Keep the kernels' start-up quiet and off any GPU.
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    return env
+
+
+def build(output=None, solutions=False, strict=True, root=ROOT, stream=None):
+    """Build the website.
+
+    Parameters
+    ----------
+    output : path-like, optional
+        HTML output directory; ``_build/html`` (``_build/instructor/html``
+        for the solutions build) by default.
+    solutions : bool
+    strict : bool
+    root : path-like
+    stream : file, optional
+        Where to print the summary (default: stdout).
+
+    Returns
+    -------
+    int
+        sphinx-build's exit status (0 on success).
+    """
+    root = Path(root)
+    stream = stream or sys.stdout
+    if output is None:
+        output = root / (INSTRUCTOR_OUTPUT if solutions else DEFAULT_OUTPUT)
+    output = Path(output).resolve()
+    env = build_environment(root)
+    cmd = sphinx_command(output, solutions=solutions, strict=strict, root=root)
+    kind = "instructor site (with solutions)" if solutions else "site"
+    print(f"building the {kind}: every chapter is executed unless its cached outputs are current", file=stream)
+    print(f"  trained parameters: {env['K2L_CACHE']}", file=stream)
+    print(f"  executed chapters:  {execution_cache_path(root, prune=False)}", file=stream, flush=True)
+    start = time.perf_counter()
+    result = subprocess.run(cmd, cwd=str(root), env=env)
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        print(
+            f"\nthe book build FAILED after {seconds:.0f} s (sphinx-build exit status {result.returncode}); "
+            "see the messages above. A failing chapter's traceback is in the log file they name.",
+            file=stream,
+        )
+        return result.returncode
+    index = output / "index.html"
+    print(f"\nbuilt in {seconds:.0f} s. Open the site: {index.as_uri()}", file=stream)
+    print(f"  or serve it: python -m http.server --directory {output} 8000  (then http://127.0.0.1:8000/)", file=stream)
+    return 0
+
+
+def add_arguments(parser):
+    """Options of ``k2l book``."""
+    parser.add_argument(
+        "--solutions",
+        action="store_true",
+        help="instructor build that includes the exercises' solutions "
+        f"(default output {INSTRUCTOR_OUTPUT}/)",
+    )
+    parser.add_argument(
+        "--strict",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="treat Sphinx warnings as errors, as CI does (default; --no-strict to only report them)",
+    )
+    parser.add_argument(
+        "--output", type=Path, default=None, help=f"HTML output directory (default {DEFAULT_OUTPUT}/)"
+    )
+
+
+def run(args):
+    """Run ``k2l book``."""
+    return build(output=args.output, solutions=args.solutions, strict=args.strict)
+

@@ -1,0 +1,273 @@
+"""The book's machinery, without building it: the execution-cache key, the
+``k2l book`` command, the chapters' sources, the figures and the rate
+regularization the training chapter uses.
+
+The full build and the rendered pages are tested in ``test_site.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import runpy
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from k2l_course import book
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAPTERS = sorted((ROOT / "book").glob("*.md"))
+EXERCISES = ("ch1_conversion", "ch2_activation", "ch3_scaling", "ch4_training", "ch5_chip")
+
+
+# -- the execution cache cannot publish stale outputs -------------------------------
+
+
+@pytest.fixture()
+def repo_copy(tmp_path):
+    """A copy of what the cache key reads: the package and the lock file."""
+    shutil.copytree(ROOT / "k2l_course", tmp_path / "k2l_course", ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "requirements").mkdir()
+    shutil.copy(ROOT / "requirements" / "lock.txt", tmp_path / "requirements" / "lock.txt")
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "02-activation.md").write_text("# a chapter\n")
+    return tmp_path
+
+
+def test_the_cache_key_is_stable_for_unchanged_sources(repo_copy):
+    assert book.execution_cache_key(repo_copy) == book.execution_cache_key(repo_copy)
+    assert re.fullmatch(r"[0-9a-f]{16}", book.execution_cache_key(repo_copy))
+
+
+def test_a_change_in_the_library_changes_the_cache_key(repo_copy):
+    before = book.execution_cache_key(repo_copy)
+    rates = repo_copy / "k2l_course" / "rates.py"
+    rates.write_text(rates.read_text().replace("TARGET_RATE = 200.0", "TARGET_RATE = 150.0"))
+    assert book.execution_cache_key(repo_copy) != before
+
+
+def test_a_new_library_module_changes_the_cache_key(repo_copy):
+    before = book.execution_cache_key(repo_copy)
+    (repo_copy / "k2l_course" / "newmodule.py").write_text("X = 1\n")
+    assert book.execution_cache_key(repo_copy) != before
+
+
+def test_a_change_in_the_locked_environment_changes_the_cache_key(repo_copy):
+    before = book.execution_cache_key(repo_copy)
+    with open(repo_copy / "requirements" / "lock.txt", "a") as f:
+        f.write("\n# another pin\n")
+    assert book.execution_cache_key(repo_copy) != before
+
+
+def test_byte_code_and_chapters_do_not_change_the_cache_key(repo_copy):
+    # a changed chapter re-executes through jupyter-cache's own key (its code cells)
+    before = book.execution_cache_key(repo_copy)
+    (repo_copy / "k2l_course" / "__pycache__").mkdir(exist_ok=True)
+    (repo_copy / "k2l_course" / "__pycache__" / "rates.cpython-311.pyc").write_bytes(b"\0junk")
+    (repo_copy / "book" / "02-activation.md").write_text("# the chapter, edited\n")
+    assert book.execution_cache_key(repo_copy) == before
+
+
+def test_the_cache_path_follows_the_key_and_drops_stale_caches(repo_copy):
+    stale = repo_copy / "_build" / ".jupyter_cache" / "0123456789abcdef"
+    stale.mkdir(parents=True)
+    unrelated = repo_copy / "_build" / ".jupyter_cache" / "notes"
+    unrelated.mkdir()
+    path = book.execution_cache_path(repo_copy)
+    assert path.name == book.execution_cache_key(repo_copy)
+    assert path.parent == repo_copy / "_build" / ".jupyter_cache"
+    assert not stale.exists(), "a cache of other sources survived"
+    assert unrelated.exists(), "a directory that is not a cache was removed"
+
+
+def test_conf_py_executes_from_the_keyed_cache():
+    conf = runpy.run_path(str(ROOT / "conf.py"))
+    assert Path(conf["nb_execution_cache_path"]).name == book.execution_cache_key(ROOT)
+    assert conf["nb_execution_mode"] == "cache"
+    assert conf["nb_execution_raise_on_error"] is True
+    assert 60 <= conf["nb_execution_timeout"] <= 3600
+    assert conf["nb_ipywidgets_js"] == {}, "the widget manager would be loaded from a CDN"
+
+
+# -- k2l book ---------------------------------------------------------------------
+
+
+def parse(*argv):
+    parser = argparse.ArgumentParser()
+    book.add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def test_book_command_defaults_to_a_strict_student_build():
+    args = parse()
+    assert args.strict is True and args.solutions is False and args.output is None
+    assert parse("--no-strict").strict is False
+
+
+def test_strict_builds_turn_warnings_into_errors(tmp_path):
+    cmd = book.sphinx_command(tmp_path / "html", strict=True)
+    assert "-W" in cmd and "--keep-going" in cmd
+    assert "-W" not in book.sphinx_command(tmp_path / "html", strict=False)
+
+
+def test_the_instructor_build_sets_the_solutions_tag(tmp_path):
+    cmd = book.sphinx_command(tmp_path / "html", solutions=True)
+    assert cmd[cmd.index("-t") + 1] == book.SOLUTIONS_TAG
+    assert "-t" not in book.sphinx_command(tmp_path / "html")
+
+
+def test_the_build_reads_book_with_the_root_configuration(tmp_path):
+    cmd = book.sphinx_command(tmp_path / "out", root=ROOT)
+    assert cmd[cmd.index("-c") + 1] == str(ROOT)
+    assert str(ROOT / "book") in cmd and str(tmp_path / "out") in cmd
+
+
+def test_k2l_cache_defaults_to_the_repository_but_is_never_overridden():
+    assert book.build_environment(ROOT, {})["K2L_CACHE"] == str(ROOT / ".k2l")
+    assert book.build_environment(ROOT, {"K2L_CACHE": "/elsewhere"})["K2L_CACHE"] == "/elsewhere"
+
+
+def test_a_failed_build_exits_non_zero_and_says_so(monkeypatch, tmp_path, capsys):
+    calls = []
+
+    def failing_sphinx(cmd, **kwargs):
+        calls.append((cmd, kwargs))
+        return subprocess.CompletedProcess(cmd, 2)
+
+    monkeypatch.setattr(book.subprocess, "run", failing_sphinx)
+    status = book.run(parse("--output", str(tmp_path / "site")))
+    assert status == 2
+    assert "FAILED" in capsys.readouterr().out
+    (cmd, kwargs), = calls
+    assert kwargs["env"]["K2L_CACHE"]
+
+
+def test_a_successful_build_prints_where_to_open_the_site(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(book.subprocess, "run", lambda cmd, **kw: subprocess.CompletedProcess(cmd, 0))
+    assert book.run(parse("--output", str(tmp_path / "site"))) == 0
+    assert (tmp_path / "site" / "index.html").as_uri() in capsys.readouterr().out
+
+
+# -- the chapters' sources --------------------------------------------------------
+
+
+def read_chapters():
+    return {p.stem: p.read_text() for p in CHAPTERS}
+
+
+def test_every_chapter_is_an_executable_notebook():
+    for name, text in read_chapters().items():
+        assert text.startswith("---\njupytext:"), f"{name}: no jupytext header"
+        assert "kernelspec:" in text.split("---", 2)[1], f"{name}: no kernelspec"
+        assert "```{code-cell} ipython3" in text, f"{name}: no code cell"
+
+
+def test_chapters_link_their_exercise_and_hint_in_dropdowns():
+    chapters = read_chapters()
+    for exercise in EXERCISES:
+        number = exercise[2]
+        (name,) = [n for n in chapters if n.startswith(f"0{number}-")]
+        text = chapters[name]
+        for suffix in (".ipynb", ".py"):
+            assert f"<../exercises/{exercise}{suffix}>" in text, f"{name} does not link {exercise}{suffix}"
+        assert "```{dropdown} Hint" in text, f"{name}: no hint"
+        assert f"../solutions/{exercise}.py" in text and ":::{only} solutions" in text, f"{name}: no solution block"
+        assert (ROOT / "exercises" / f"{exercise}.ipynb").exists()
+
+
+def test_no_measured_number_is_typed_into_a_sentence_that_glue_should_fill():
+    # Accuracies are always glued: a "NN.N%" typed into prose would go stale.
+    for name, text in read_chapters().items():
+        prose = re.sub(r"```.*?```", "", text, flags=re.S)  # code cells and blocks
+        typed = re.findall(r"(?<![\w.`{])\d{1,3}\.\d%", prose)
+        assert not typed, f"{name}: accuracies typed by hand: {typed}"
+
+
+def test_every_displayed_figure_has_alt_text():
+    for name, text in read_chapters().items():
+        for cell in re.findall(r"```\{code-cell\} ipython3\n(.*?)```", text, flags=re.S):
+            shows_figure = re.search(r"^fig\w*\s*$", cell.strip().splitlines()[-1]) if cell.strip() else None
+            if shows_figure:
+                assert "alt:" in cell, f"{name}: a figure cell without alt text:\n{cell[:200]}"
+        for block in re.findall(r"```\{glue:figure\}.*?```", text, flags=re.S):
+            assert ":alt:" in block, f"{name}: a glued figure without alt text"
+
+
+# -- figures ----------------------------------------------------------------------
+
+
+def test_figures_have_a_white_background_and_labelled_axes():
+    from k2l_course import plots
+
+    x = np.linspace(-10, 1100, 200)
+    figures = [
+        plots.activation_profiles([("ReLU", x, {"a": np.maximum(x, 0), "b": np.minimum(np.maximum(x, 0), 1000)})]),
+        plots.discretized_rates(x[x > 0], x[x > 0], np.minimum(x[x > 0], 1000)),
+        plots.layer_rates({"one": {"to-spikes": 100, "conv0": 50, "conv1": 20, "dense0": 0}}, target=200),
+        plots.sample_digits(np.zeros((3, 28, 28), np.uint8), np.array([1, 2, 3])),
+    ]
+    for fig in figures:
+        assert fig.get_facecolor()[:3] == (1.0, 1.0, 1.0)
+        for ax in fig.axes:
+            if ax.axison:
+                assert ax.get_xlabel() and ax.get_ylabel(), f"unlabelled axes in {ax.get_title()!r}"
+
+
+def test_softmax_rows_are_probabilities():
+    from k2l_course.plots import softmax
+
+    p = softmax(np.array([[1000.0, 0.0], [1.0, 1.0]]))
+    np.testing.assert_allclose(p.sum(axis=-1), 1.0)
+    np.testing.assert_allclose(p[1], [0.5, 0.5])
+    assert np.isfinite(p).all()
+
+
+# -- firing-rate regularization --------------------------------------------------
+
+
+def test_the_rate_penalty_is_zero_inside_the_range_and_quadratic_outside():
+    from k2l_course.regularization import range_penalty
+
+    inside = np.array([[0.0, 150.0, 250.0], [0.0, 200.0, 0.0]])  # mean active rate 200
+    assert range_penalty(inside, 150, 250) == 0.0
+    assert range_penalty(inside * 0.5, 150, 250) == pytest.approx(50.0**2)  # mean 100: 50 Hz short
+    assert range_penalty(inside * 2, 150, 250) == pytest.approx(150.0**2)  # mean 400: 150 Hz over
+    assert range_penalty(np.zeros((2, 3)), 150, 250) == pytest.approx(150.0**2)  # silent layer
+
+
+def test_the_training_loss_matches_the_numpy_penalty():
+    from k2l_course.regularization import range_penalty, rate_range_loss
+
+    rng = np.random.default_rng(0)
+    for scale in (0.3, 1.0, 3.0):
+        rates = np.maximum(rng.normal(150, 100, size=(20, 1, 50)), 0) * scale
+        amplitude = 0.01
+        loss = rate_range_loss(150, 250, amplitude=amplitude)
+        got = float(loss(np.zeros((20, 1, 1), np.float32), (rates * amplitude).astype(np.float32)))
+        assert got == pytest.approx(range_penalty(rates, 150, 250), rel=1e-4)
+
+
+def test_rate_landing_reports_the_share_of_rates_in_and_above_the_range():
+    from k2l_course.regularization import rate_landing
+
+    # 2 examples, 10 steps, 3 neurons: rates 100, 300 and a silent neuron
+    activity = np.zeros((2, 10, 3))
+    activity[:, :, 0] = 100.0
+    activity[:, :, 1] = 300.0
+    landing = rate_landing({"conv0": activity}, low=150, high=250)["conv0"]
+    assert landing["mean"] == pytest.approx(200.0)
+    assert landing["above"] == pytest.approx(50.0)
+    assert landing["within"] == pytest.approx(0.0)
+
+
+def test_bad_regularization_settings_are_refused():
+    from k2l_course.regularization import RegularizationConfig
+
+    with pytest.raises(ValueError, match="low < high"):
+        RegularizationConfig(low=300, high=200)
+    with pytest.raises(ValueError, match="unknown layers"):
+        RegularizationConfig(layers=("conv9",))

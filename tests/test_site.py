@@ -1,0 +1,238 @@
+"""The built website, opened in a real (headless) browser.
+
+The site is built first with ``k2l book`` (strict: a warning or a failing
+chapter fails the build). With warm caches that is Sphinx's incremental build
+and takes seconds; on a fresh clone it executes every chapter. To test a site
+built elsewhere, set ``K2L_SITE_DIR`` to its directory and nothing is built.
+
+The browser is Debian's Chromium (``apt-get install chromium``), driven by
+playwright-python; no browser is ever downloaded. Without it the tests skip,
+except in CI (``CI`` set), where they fail.
+
+Every page is served from 127.0.0.1 and every request to another host is
+blocked and recorded: the site must work offline.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from urllib.parse import urldefrag, urlparse
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOK = ROOT / "book"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+#: Every chapter of the book, by page name (the sources in book/).
+CHAPTERS = sorted(p.stem for p in BOOK.glob("*.md"))
+#: A term that only chapter 2 explains, for the search test.
+SEARCH_TERM = "plateaus"
+SEARCH_PAGE = "02-activation"
+
+
+def _chromium_or_skip():
+    if Path(CHROMIUM).exists():
+        return CHROMIUM
+    message = f"{CHROMIUM} not found: install Debian's browser with 'apt-get install chromium' to run the site tests"
+    if os.environ.get("CI"):
+        pytest.fail(message + " (CI must run them)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def site():
+    """The directory of the built site."""
+    given = os.environ.get("K2L_SITE_DIR")
+    if given:
+        path = Path(given)
+        assert (path / "index.html").exists(), f"K2L_SITE_DIR={given} holds no built site"
+        return path
+    output = ROOT / "_build" / "html"
+    result = subprocess.run(
+        [sys.executable, "-m", "k2l_course.cli", "book", "--strict", "--output", str(output)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, "the book build failed:\n" + result.stdout[-4000:] + result.stderr[-8000:]
+    return output
+
+
+@pytest.fixture(scope="module")
+def server(site):
+    """An HTTP server for the site on 127.0.0.1; yields its base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(site))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = _chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+class PageVisit:
+    """A page opened with its JavaScript errors and off-site requests recorded."""
+
+    def __init__(self, browser, base):
+        self.context = browser.new_context()
+        self.page = self.context.new_page()
+        self.errors = []
+        self.offsite = []
+        self.base = base
+        self.page.on("pageerror", lambda exc: self.errors.append(f"page error: {exc}"))
+        self.page.on(
+            "console", lambda msg: self.errors.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None
+        )
+        self.page.route("**/*", self._route)
+
+    def _route(self, route):
+        url = route.request.url
+        if url.startswith(self.base) or url.startswith("data:"):
+            route.continue_()
+        else:
+            self.offsite.append(url)
+            route.abort()
+
+    def open(self, path):
+        response = self.page.goto(self.base + path, wait_until="load")
+        assert response is not None and response.status == 200, f"{path}: HTTP {response and response.status}"
+        return self.page
+
+    def close(self):
+        self.context.close()
+
+
+@pytest.fixture()
+def visit(browser, server):
+    visits = []
+
+    def open_page(path):
+        v = PageVisit(browser, server)
+        visits.append(v)
+        v.open(path)
+        return v
+
+    yield open_page
+    for v in visits:
+        v.close()
+
+
+def test_the_book_has_every_chapter():
+    expected = {"index", "01-conversion", "02-activation", "03-scaling", "04-training", "05-chip", "06-results"}
+    assert expected <= set(CHAPTERS)
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_chapter_renders_with_its_figures_and_no_errors(visit, chapter):
+    v = visit(f"{chapter}.html")
+    page = v.page
+    page.wait_for_load_state("networkidle")
+    title = page.locator("article h1").first.inner_text()
+    assert title.strip(), f"{chapter}: no title"
+    images = page.eval_on_selector_all(
+        "article img", "els => els.map(e => ({src: e.getAttribute('src'), ok: e.complete && e.naturalWidth > 0, alt: e.alt}))"
+    )
+    broken = [img["src"] for img in images if not img["ok"]]
+    assert not broken, f"{chapter}: images that did not load: {broken}"
+    if chapter != "index":
+        assert images, f"{chapter}: a chapter without a single figure"
+    missing_alt = [img["src"] for img in images if not img["alt"].strip() or img["alt"].startswith("_images")]
+    assert not missing_alt, f"{chapter}: figures without alt text: {missing_alt}"
+    assert not v.errors, f"{chapter}: JavaScript errors: {v.errors}"
+    assert not v.offsite, f"{chapter}: requests to other sites: {v.offsite}"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_internal_links_resolve(visit, chapter, server):
+    v = visit(f"{chapter}.html")
+    hrefs = v.page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)")
+    internal = sorted({h for h in hrefs if h.startswith(server)})
+    assert internal, f"{chapter}: no internal links at all"
+    checked = {}
+    for href in internal:
+        url, fragment = urldefrag(href)
+        if url not in checked:
+            checked[url] = v.page.request.get(url)
+        response = checked[url]
+        assert response.status == 200, f"{chapter}: link {href} -> HTTP {response.status}"
+        if fragment and url.endswith(".html"):
+            body = response.text()
+            assert f'id="{fragment}"' in body, f"{chapter}: link {href}: no element with id {fragment!r}"
+    # the download buttons: the MyST source and the executed notebook
+    for suffix in (".md", ".ipynb"):
+        assert any(urlparse(h).path.endswith(f"/_sources/{chapter}{suffix}") for h in internal), (
+            f"{chapter}: no {suffix} download link"
+        )
+
+
+def test_sidebar_has_a_page_per_chapter(visit):
+    v = visit("index.html")
+    links = v.page.eval_on_selector_all("nav.bd-links a.reference", "els => els.map(e => e.getAttribute('href'))")
+    pages = {Path(urlparse(h).path).stem for h in links}
+    assert set(CHAPTERS) - {"index"} <= pages, f"sidebar lists {sorted(pages)}"
+
+
+def test_search_finds_a_term_from_chapter_2(visit):
+    v = visit(f"search.html?q={SEARCH_TERM}")
+    results = v.page.locator("#search-results ul.search li a")
+    results.first.wait_for(timeout=15_000)
+    targets = results.evaluate_all("els => els.map(e => e.getAttribute('href'))")
+    assert any(SEARCH_PAGE in t for t in targets), f"search for {SEARCH_TERM!r} found {targets}"
+    assert not v.errors, v.errors
+
+
+def test_launch_and_download_buttons_are_configured(visit):
+    v = visit(f"{SEARCH_PAGE}.html")
+    html = v.page.content()
+    assert "mybinder.org" in html and "colab.research.google.com" in html, "no launch buttons"
+    assert "btn-download-source-button" in html or "_sources/02-activation.md" in html
+
+
+def test_code_cells_have_copy_buttons(visit):
+    v = visit(f"{SEARCH_PAGE}.html")
+    v.page.wait_for_selector("button.copybtn", state="attached", timeout=10_000)
+    assert v.page.locator("button.copybtn").count() >= 3
+
+
+def test_hints_are_dropdowns_closed_by_default(visit):
+    v = visit(f"{SEARCH_PAGE}.html")
+    dropdowns = v.page.locator("details.sd-dropdown")
+    assert dropdowns.count() >= 1
+    assert all(not d.get_attribute("open") for d in dropdowns.all())
+
+
+def test_solutions_are_not_on_the_student_site(site):
+    for page in site.glob("*.html"):
+        assert "k2l-solution" not in page.read_text(), f"{page.name} shows a solution"
