@@ -611,7 +611,7 @@ class Summary:
 
 
 def grade(submissions_dir, out_dir, assignment, *, jobs=1, limits=None, hidden_dir=None, progress=True,
-          sandbox_options=None):  # fmt: skip
+          sandbox_options=None, sandbox_class=Sandbox, on_sandbox=None):  # fmt: skip
     """Grade every student of ``submissions_dir`` into ``out_dir``.
 
     Parameters
@@ -628,6 +628,11 @@ def grade(submissions_dir, out_dir, assignment, *, jobs=1, limits=None, hidden_d
         Show a progress bar (stderr).
     sandbox_options : dict, optional
         Extra keyword arguments of :class:`~k2l_course.sandbox.Sandbox`.
+    sandbox_class : type, optional
+        What runs the student code (:class:`~k2l_course.sandbox.Sandbox`;
+        ``benchmarks/grading.py`` swaps in the naive design).
+    on_sandbox : callable, optional
+        Called with the sandbox before it is closed (to inspect it).
 
     Returns
     -------
@@ -685,7 +690,7 @@ def grade(submissions_dir, out_dir, assignment, *, jobs=1, limits=None, hidden_d
     hide = [str(submissions_dir), str(out_resolved), *options.pop("hide", [])]
     secret = ([str(Path(hidden_dir).resolve())] if hidden_dir else []) + list(options.pop("secret", []))
     graded = 0
-    sandbox = Sandbox(jobs=jobs, hide=hide, secret=secret, **options)
+    sandbox = sandbox_class(jobs=jobs, hide=hide, secret=secret, **options)
     try:
         if todo:
             sandbox.start()
@@ -708,6 +713,8 @@ def grade(submissions_dir, out_dir, assignment, *, jobs=1, limits=None, hidden_d
                     future.cancel()
                 sandbox.close()  # stops the runs still going (their students stay ungraded)
                 raise
+        if on_sandbox is not None:
+            on_sandbox(sandbox)
     finally:
         sandbox.close()
         if bar:

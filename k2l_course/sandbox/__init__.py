@@ -272,6 +272,23 @@ class Sandbox:
     def __exit__(self, *exc):
         self.close()
 
+    def server_modules(self):
+        """Top-level modules imported in the server so far (e.g. whether TensorFlow was needed)."""
+        if self.process is None:
+            return []
+        reply_r, reply_w = os.pipe2(os.O_CLOEXEC)
+        try:
+            with self._lock:
+                socket.send_fds(self.socket, [json.dumps({"op": "modules"}).encode()], [reply_w])
+            os.close(reply_w)
+            reply_w = None
+            with os.fdopen(reply_r, "rb", closefd=False) as reply:
+                return json.loads(reply.read() or b"[]")
+        finally:
+            os.close(reply_r)
+            if reply_w is not None:
+                os.close(reply_w)
+
     # -- running -------------------------------------------------------------------
 
     def run(self, path, calls, timeout=60, memory_mb=2048, call_timeout=10, output_limit=64 * 1024):

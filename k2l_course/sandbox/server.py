@@ -538,6 +538,10 @@ def main(argv=None):
             if not message:
                 break
             request = json.loads(message)
+            if request.get("op") == "modules" and len(fds) == 1:
+                loaded = sorted(name for name in sys.modules if "." not in name)
+                with open(fds.pop(), "w") as reply:
+                    json.dump(loaded, reply)
             if request.get("op") == "run" and len(fds) == 3:
                 try:
                     head = os.pread(fds[0], 1 << 20, 0).decode("utf-8", errors="replace")

@@ -1,0 +1,227 @@
+"""Grading throughput: the pre-warmed sandbox server vs one fresh interpreter per submission.
+
+Usage::
+
+    .venv/bin/python benchmarks/grading.py [--students 50] [--jobs 2] [--naive-students N] [--keep DIR]
+
+A class is generated from the course's real material (``tests/classes/course.py``):
+every student submits all five exercises; 40% are correct, 10% untouched
+stubs, 40% carry one typical mistake from ``tests/wrong_answers/`` (cycling
+through them), 10% misbehave (syntax error, ``os._exit``, a memory hog, megabytes
+of output, killing their own process group). No submission hangs: a time-out
+costs the same wall-clock seconds in every design and would only blur the
+comparison.
+
+The same grader (``k2l_course.grading.grade``, same checks, same isolation)
+then grades the class with each design, side by side in one run:
+
+fast
+    :class:`k2l_course.sandbox.Sandbox`: one server per batch imports NumPy
+    (and the TensorFlow/nengo stack only if a submission mentions it) and
+    forks a fresh, privilege-dropped, rlimited child per file.
+naive
+    One fresh interpreter per submission (student) that imports the course's
+    stack (TensorFlow, nengo, nengo-dl, nengo-loihi) before running the
+    student's files: what running each submission in its own ``python``
+    process costs when the stack is needed (or not known not to be).
+naive, NumPy only
+    One fresh interpreter per submission importing NumPy only: the cheapest
+    per-submission process, for reference.
+
+The fast design runs before and after the naive ones (the load of a shared
+machine changes); its mean is reported. The grader's own work (loading the
+checks, judging, the one-time TensorFlow import of the block-shape judge) is
+warmed up first and shared by all designs. The script checks that every
+design gives every student the same grade, prints submissions per minute and
+the ratios, and exits with status 1 if the grades differ.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests" / "classes"))
+
+import course  # noqa: E402
+
+from k2l_course import grading  # noqa: E402
+from k2l_course.quiet import import_stack  # noqa: E402
+from k2l_course.sandbox import Sandbox  # noqa: E402
+
+STACK = ("tensorflow", "nengo", "nengo_dl", "nengo_loihi")
+
+
+def make_class(root, students):
+    """Write the benchmark class (see module doc); returns the student ids."""
+    from k2l_course import checks
+
+    wrong = sorted(p.name for p in course.WRONG_ANSWERS.glob("*.py") if "hangs" not in p.name)
+    builder = course.ClassBuilder(root)
+    bad = [
+        ("syntax_error", "ch3_scaling", "def broken(:\n    pass\n"),
+        ("exits", "ch2_activation", "import os\ndef loihi_spikes(*args, **kwargs):\n    os._exit(0)\n"),
+        ("memory_hog", "ch4_training", "import numpy as np\n_hog = np.empty(2**36, dtype=np.uint8)\n"),
+        ("prints", "ch1_conversion", "print('spam' * 2_000_000)\n"),
+        ("kills_group", "ch5_chip", "import os, signal\ndef n_blocks(*a, **k):\n    os.killpg(0, signal.SIGKILL)\n"),
+    ]
+    for index in range(students):
+        name = f"student{index:03d}"
+        kind = index % 10
+        files = {f"{e}.py": (course.SOLUTIONS / f"{e}.py").read_text() for e in checks.EXERCISES}
+        if kind in (0, 1, 2, 3):
+            pass
+        elif kind == 4:
+            files = {f"{e}.ipynb": (course.EXERCISES_DIR / f"{e}.ipynb").read_text() for e in checks.EXERCISES}
+        elif kind in (5, 6, 7, 8):
+            mistake = wrong[(index // 10 * 4 + kind - 5) % len(wrong)]
+            exercise = mistake.split("__")[0]
+            files[f"{exercise}.py"] += "\n\n" + (course.WRONG_ANSWERS / mistake).read_text()
+        else:
+            _, exercise, code = bad[(index // 10) % len(bad)]
+            files[f"{exercise}.py"] += "\n\n" + code
+        builder.student(name, files, "?", {})
+    return sorted(builder.expected)
+
+
+class NaiveSandbox:
+    """One fresh sandbox server (a new interpreter) per submission, importing ``preload`` first.
+
+    Same interface as :class:`~k2l_course.sandbox.Sandbox` as the grader uses
+    it; each worker thread keeps the server of the student it is grading and
+    replaces it when it moves on to the next student.
+    """
+
+    preload = list(STACK)
+
+    def __init__(self, jobs=1, **options):
+        self.options = options
+        self.local = threading.local()
+        self.started = 0
+        self.open = []
+        self.lock = threading.Lock()
+
+    def start(self):
+        return self
+
+    def run(self, path, calls, **limits):
+        student = Path(path).parent
+        if getattr(self.local, "student", None) != student:
+            self._close_own()
+            self.local.sandbox = Sandbox(jobs=1, preload=self.preload, **self.options).start()
+            self.local.student = student
+            with self.lock:
+                self.started += 1
+                self.open.append(self.local.sandbox)
+        return self.local.sandbox.run(path, calls, **limits)
+
+    def _close_own(self):
+        if getattr(self.local, "sandbox", None) is not None:
+            self.local.sandbox.close()
+            self.local.sandbox = None
+
+    def close(self):
+        with self.lock:
+            for sandbox in self.open:
+                sandbox.close()
+            self.open.clear()
+
+
+class NaiveNumpySandbox(NaiveSandbox):
+    preload = ["numpy"]
+
+
+def grade_with(design, submissions, out, assignment, jobs):
+    """Grade the class with one design; returns (seconds, totals by student, extra info)."""
+    shutil.rmtree(out, ignore_errors=True)
+    info = {}
+
+    def inspect(sandbox):
+        if isinstance(sandbox, Sandbox):
+            loaded = set(sandbox.server_modules())
+            info["stack imported by the server"] = ", ".join(m for m in STACK if m in loaded) or "none"
+        else:
+            info["interpreters started"] = sandbox.started
+
+    sandbox_class = {"fast": Sandbox, "naive": NaiveSandbox, "naive-numpy": NaiveNumpySandbox}[design]
+    started = time.perf_counter()
+    summary = grading.grade(submissions, out, assignment, jobs=jobs, progress=True, sandbox_class=sandbox_class,
+                            on_sandbox=inspect)  # fmt: skip
+    seconds = time.perf_counter() - started
+    with open(Path(out) / "gradebook.csv", newline="") as handle:
+        totals = {row["student"]: (row["status"], row["total"]) for row in csv.DictReader(handle)}
+    assert summary.graded == len(totals)
+    return seconds, totals, info
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--students", type=int, default=50)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--naive-students", type=int, default=None,
+                        help="grade only the first N students with the naive designs (default: all)")  # fmt: skip
+    parser.add_argument("--keep", help="keep the class and gradebooks in this folder")
+    args = parser.parse_args()
+
+    place = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="k2l-bench-grading-"))
+    place.mkdir(parents=True, exist_ok=True)
+    submissions = place / "class"
+    shutil.rmtree(submissions, ignore_errors=True)
+    students = make_class(submissions, args.students)
+    naive_count = min(args.naive_students or args.students, args.students)
+    naive_class = submissions
+    if naive_count < args.students:
+        naive_class = place / "class-naive"
+        shutil.rmtree(naive_class, ignore_errors=True)
+        naive_class.mkdir()
+        for student in students[:naive_count]:
+            shutil.copytree(submissions / student, naive_class / student)
+
+    print(f"class: {args.students} students x 5 exercises in {submissions}; jobs={args.jobs}", flush=True)
+    warm = time.perf_counter()
+    import_stack()
+    items, exercises = grading.load_checks()
+    assignment = grading.load_assignment(items, exercises)
+    print(f"grader warm-up (checks, cases, TensorFlow for the block-shape judge): {time.perf_counter() - warm:.1f} s",
+          flush=True)  # fmt: skip
+
+    runs = {}
+    for design, folder in (("fast", submissions), ("naive", naive_class), ("naive-numpy", naive_class),
+                           ("fast-again", submissions)):  # fmt: skip
+        print(f"\n== {design}", flush=True)
+        runs[design] = grade_with(design.replace("-again", ""), folder, place / f"out-{design}", assignment, args.jobs)
+        seconds, totals, info = runs[design]
+        extra = "; ".join(f"{k}: {v}" for k, v in info.items())
+        print(f"{design}: {len(totals)} submissions in {seconds:.1f} s = {len(totals) / seconds * 60:.1f} per minute"
+              + (f" ({extra})" if extra else ""), flush=True)  # fmt: skip
+
+    same = all(
+        runs[design][1] == {s: runs["fast"][1][s] for s in runs[design][1]} for design in runs
+    )
+    fast_rate = sum(len(runs[d][1]) / runs[d][0] * 60 for d in ("fast", "fast-again")) / 2
+    rates = {d: len(runs[d][1]) / runs[d][0] * 60 for d in ("naive", "naive-numpy")}
+    print("\n| design | submissions | seconds | submissions/min |")
+    print("|---|---|---|---|")
+    for design in runs:
+        seconds, totals, _ = runs[design]
+        print(f"| {design} | {len(totals)} | {seconds:.1f} | {len(totals) / seconds * 60:.1f} |")
+    print(f"\nfast (mean of both runs): {fast_rate:.1f} submissions/min")
+    print(f"ratio fast / naive (fresh interpreter + stack per submission): {fast_rate / rates['naive']:.1f}x")
+    print(f"ratio fast / naive (fresh interpreter, NumPy only):            {fast_rate / rates['naive-numpy']:.1f}x")
+    print(f"stack needed by the student code: {runs['fast'][2].get('stack imported by the server')}")
+    print(f"same grades in every design: {'yes' if same else 'NO'}")
+    if not args.keep:
+        shutil.rmtree(place, ignore_errors=True)
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
