@@ -687,8 +687,11 @@ def grade(submissions_dir, out_dir, assignment, *, jobs=1, limits=None, hidden_d
 
         bar = tqdm(total=len(todo), unit="student", desc="grading", file=sys.stderr, dynamic_ncols=True)
     options = dict(sandbox_options or {})
-    hide = [str(submissions_dir), str(out_resolved), *options.pop("hide", [])]
-    secret = ([str(Path(hidden_dir).resolve())] if hidden_dir else []) + list(options.pop("secret", []))
+    # Other students' work must stay unreadable (a submission could import a
+    # classmate's answers); the output only unwritable (it is root's).
+    hide = [str(out_resolved), *options.pop("hide", [])]
+    secret = [str(submissions_dir)] + ([str(Path(hidden_dir).resolve())] if hidden_dir else [])
+    secret += list(options.pop("secret", []))
     graded = 0
     sandbox = sandbox_class(jobs=jobs, hide=hide, secret=secret, **options)
     try:

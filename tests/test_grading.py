@@ -204,6 +204,11 @@ def test_killing_the_grader_loses_only_the_students_in_progress(tmp_path, how):
     process.send_signal(how)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == (-9 if how == signal.SIGKILL else 130)
+    if os.geteuid() == 0:  # the sandbox server noticed and killed every student process
+        deadline = time.monotonic() + 10
+        while any(isolation.processes_of(uid) for uid in isolation.sandbox_ids(16)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(isolation.processes_of(uid) for uid in isolation.sandbox_ids(16))
     done = len(list(out.glob("students/*/record.json")))
     assert 3 <= done < 12
     finished = subprocess.run(command, capture_output=True, text=True, timeout=120)
@@ -213,6 +218,24 @@ def test_killing_the_grader_loses_only_the_students_in_progress(tmp_path, how):
         rows = list(csv.DictReader(handle))
     assert [row["student"] for row in rows] == [f"s{index:02d}" for index in range(12)]
     assert {row["total"] for row in rows} == {"10"}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can separate the students from the grader")
+def test_without_mount_namespaces_the_class_must_be_unreadable_to_students(place, tmp_path):
+    assignment = grading.load_assignment(standin.items(), list(standin.EXERCISES))
+    options = {"namespaces": False, "course_defaults": False}
+    with pytest.raises(grading.SandboxError, match="student code could read " + str(place / "class")):
+        grading.grade(place / "class", tmp_path / "out1", assignment, limits=LIMITS, progress=False,
+                      sandbox_options=options)  # fmt: skip
+    private = tmp_path / "class"  # (pytest's tmp_path is root-only)
+    shutil.copytree(place / "class" / "correct", private / "correct")
+    shutil.copytree(place / "class" / "copies_classmate", private / "copies_classmate")
+    thief = private / "copies_classmate" / "ch1_conversion.py"
+    thief.write_text(thief.read_text().replace(str(place / "class"), str(private)))
+    summary = grading.grade(private, tmp_path / "out2", assignment, limits=LIMITS, progress=False,
+                            sandbox_options=options)  # fmt: skip
+    totals = {record["student"]: record["total"] for record in summary.records}
+    assert totals == {"correct": 10, "copies_classmate": 5}
 
 
 # --- the command line ------------------------------------------------------------------

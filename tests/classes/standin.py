@@ -283,6 +283,18 @@ try:
 except OSError as error:
     print("no access:", error)
 '''}, "ok", ch2_full)  # fmt: skip
+    # Runs a classmate's (correct) file to answer ch1.
+    classmate = str(root / "correct" / "ch1_conversion.py")
+    student("copies_classmate", {"ch1_conversion.py": f'''
+def _borrow(name):
+    namespace = {{}}
+    exec(open({classmate!r}).read(), namespace)
+    return namespace[name]
+def flatten_images(images):
+    return _borrow("flatten_images")(images)
+def tile_over_time(images, n_steps):
+    return _borrow("tile_over_time")(images, n_steps)
+''', "ch2_activation.py": CH2}, "ok", ch2_full)  # fmt: skip
     # Returns an object that claims equality with everything.
     student("liar", {"ch1_conversion.py": CH1.replace("def tile_over_time(images, n_steps):",
         "class _Liar(float):\n    def __eq__(self, other): return True\n\ndef tile_over_time(images, n_steps):\n    return _Liar(1)\n"),
