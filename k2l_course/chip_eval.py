@@ -25,6 +25,7 @@ import json
 import multiprocessing
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -159,6 +160,8 @@ def evaluate_chip(n_images=N_IMAGES, chunk=CHUNK, jobs=None, emulator="fast", pr
         params = training.load_or_train(
             training.TrainingConfig(neuron="loihi-relu", scale_firing_rates=100), mnist, progress=progress
         ).params
+    if not Path(f"{params}.npz").exists():
+        raise FileNotFoundError(f"no trained parameters at {params}.npz")
     directory = run_dir(params, n_images, chunk)
     directory.mkdir(parents=True, exist_ok=True)
     summary_path = directory / f"summary-{emulator}.json"
@@ -172,17 +175,17 @@ def evaluate_chip(n_images=N_IMAGES, chunk=CHUNK, jobs=None, emulator="fast", pr
     done = n_images - sum(stop - start for start, stop, _ in todo)
     with tqdm(total=n_images, initial=done, desc=f"chip ({emulator} emulator, {jobs} jobs)", unit="image", disable=not progress) as bar:
         if todo:
-            ctx = multiprocessing.get_context("spawn")
-            pool = ctx.Pool(min(jobs, len(todo)), initializer=_init_worker, initargs=(str(params), emulator))
-            try:
-                for n in pool.imap_unordered(_run_chunk, todo):
-                    bar.update(n)
-                pool.close()
-            except BaseException:
-                pool.terminate()
-                raise
-            finally:
-                pool.join()
+            # A spawned pool: TensorFlow must not be forked. Unlike
+            # multiprocessing.Pool, the executor fails (BrokenProcessPool)
+            # instead of hanging when a worker cannot start.
+            with ProcessPoolExecutor(
+                min(jobs, len(todo)),
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(str(params), emulator),
+            ) as pool:
+                for future in as_completed([pool.submit(_run_chunk, task) for task in todo]):
+                    bar.update(future.result())
 
     chunks = [np.load(_chunk_path(directory, s)) for s in starts]
     predictions = np.concatenate([c["predictions"] for c in chunks])

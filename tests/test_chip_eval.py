@@ -28,3 +28,25 @@ def test_chip_eval_runs_in_parallel_and_resumes(small_loihi, private_cache):
     assert all(p.stat().st_mtime_ns == t for p, t in kept.items())
     assert chunks[3].exists()
     assert np.array_equal(resumed.predictions, first.predictions)
+
+
+def test_missing_parameters_fail_at_once(tmp_path):
+    import pytest
+
+    with pytest.raises(FileNotFoundError, match="no trained parameters"):
+        chip_eval.evaluate_chip(n_images=10, chunk=5, params=tmp_path / "nothing", progress=False)
+
+
+def test_a_worker_that_cannot_start_fails_the_run_instead_of_hanging(small_loihi, tmp_path, monkeypatch):
+    import shutil
+    from concurrent.futures.process import BrokenProcessPool
+
+    import pytest
+
+    # Parameters that exist but cannot be loaded: every worker fails while starting.
+    broken = tmp_path / "broken"
+    shutil.copy(f"{small_loihi.params}.npz", f"{broken}.npz")
+    with open(f"{broken}.npz", "r+b") as f:
+        f.truncate(100)
+    with pytest.raises(BrokenProcessPool):
+        chip_eval.evaluate_chip(n_images=4, chunk=2, jobs=2, params=broken, progress=False)
