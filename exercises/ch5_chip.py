@@ -22,8 +22,8 @@
 # k2l check ch5_chip
 # ```
 #
-# (the block-shape check builds the network with nengo-loihi, which imports
-# TensorFlow: allow it about ten seconds).
+# (the block-shape check builds the network with nengo-loihi: allow it a few
+# seconds).
 
 # %% [markdown]
 # ## How this exercise is graded

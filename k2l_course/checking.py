@@ -348,8 +348,6 @@ def run(args):
     from tqdm.auto import tqdm
 
     session = CheckSession(targets, timeout=args.timeout, call_timeout=args.call_timeout)
-    if any(t.exercise == "ch5_chip" for t in targets):
-        print("(the block-shape check builds the network with nengo-loihi: allow about ten seconds)", file=sys.stderr)
     with tqdm(total=len(session.tests), desc="checking", unit="item", leave=False, file=sys.stderr, disable=None) as bar:
         session.progress = bar
         code, output = run_pytest(session, verbose=args.verbose)

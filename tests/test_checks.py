@@ -8,6 +8,8 @@ equal to the live computation. Student code runs in the real sandbox.
 """
 
 import ast
+import json
+import re
 import runpy
 import subprocess
 import sys
@@ -337,33 +339,81 @@ def test_block_count_reference_is_nengo_loihi_n_splits(stack):
         assert ch5_chip.reference_n_blocks(case["layer_shape"], case["block_shape"]) == live
 
 
-def test_block_shape_verdicts_agree_with_nengo_loihis_validated_build(stack):
-    _, nengo, _, nengo_loihi = stack
-    from nengo_loihi.builder import Model
+BLOCK_SHAPES = {
+    "solution": {"conv0": (13, 13, 6), "conv1": (6, 6, 22), "dense0": (50,)},
+    "seed": {"conv0": (16, 16, 4), "conv1": (8, 8, 16), "dense0": (50,)},
+    "synapse memory overflow": {"conv0": (13, 13, 6), "conv1": (6, 6, 22), "dense0": (100,)},
+    "too many compartments": {"conv0": (13, 13, 8), "conv1": (6, 6, 32), "dense0": (25,)},
+    "odd shapes": {"conv0": (5, 7, 9), "conv1": (4, 3, 40), "dense0": (33,)},
+}
 
+
+def converted_fit(nengo_loihi, seed_net, shapes):
+    """Per-block use of the network nengo-dl's converter makes of the seed model."""
+    from k2l_course import chipfit
     from k2l_course.conversion import convert
+    from k2l_course.model import ON_CHIP_LAYERS
+
+    conv = convert(seed_net, "loihi-relu", 400, 0.005, probes=False)
+    with conv.net:
+        nengo_loihi.add_params(conv.net)
+        conv.net.config[conv.ensembles["to-spikes"]].on_chip = False
+        for name in ON_CHIP_LAYERS:
+            conv.net.config[conv.ensembles[name]].block_shape = nengo_loihi.BlockShape(
+                shapes[name], seed_net.output_shape(name)
+            )
+    return chipfit.fit_report(conv.net)
+
+
+def test_block_fit_network_is_the_converted_seed_network(stack):
+    # The block-shape check builds the seed network without TensorFlow; every
+    # block must use exactly what it uses in the network the converter makes.
+    from k2l_course.checks import blockfit
     from k2l_course.model import ON_CHIP_LAYERS, build_seed_model
 
-    def builds(shapes):
-        seed_net = build_seed_model()
-        conv = convert(seed_net, "loihi-relu", 400, 0.005, probes=False)
-        with conv.net:
-            nengo_loihi.add_params(conv.net)
-            conv.net.config[conv.ensembles["to-spikes"]].on_chip = False
-            for name in ON_CHIP_LAYERS:
-                conv.net.config[conv.ensembles[name]].block_shape = nengo_loihi.BlockShape(
-                    shapes[name], seed_net.output_shape(name)
-                )
-        try:
-            Model().build(conv.net)  # validates every block against a core's limits
-        except nengo.exceptions.BuildError:
-            return False
-        return True
+    _, nengo, _, nengo_loihi = stack
+    seed_net = build_seed_model()
+    for label, shapes in BLOCK_SHAPES.items():
+        converted = converted_fit(nengo_loihi, seed_net, shapes)
+        net, _ = blockfit.seed_network(nengo, nengo_loihi, shapes)
+        ours = chipfit_report(net)
+        # The converter labels a layer's ensemble "<layer>.0"; block labels add "[index]".
+        assert [(re.sub(r"\.0(?=\[|$)", "", b.label), b.used) for b in converted.blocks] == [
+            (b.label, b.used) for b in ours.blocks
+        ], label
+        assert (converted.error is None) == (ours.error is None) == converted.fits, label
+    layer_shapes = blockfit.seed_network(nengo, nengo_loihi, BLOCK_SHAPES["seed"])[1]
+    assert {n: layer_shapes[n] for n in ON_CHIP_LAYERS} == {n: seed_net.output_shape(n) for n in ON_CHIP_LAYERS}
 
-    good = {"conv0": (13, 13, 6), "conv1": (6, 6, 22), "dense0": (50,)}
-    too_much_synapse = dict(good, dense0=(100,))
-    assert builds(good) and not ch5_chip.chip_fit(good)["dense0"]["over"]
-    assert not builds(too_much_synapse) and ch5_chip.chip_fit(too_much_synapse)["dense0"]["over"] == ["synapses"]
+
+def chipfit_report(net):
+    from k2l_course import chipfit
+
+    return chipfit.fit_report(net)
+
+
+def test_block_fit_without_tensorflow_gives_the_same_report(stack):
+    from k2l_course.checks import blockfit
+
+    overflow = blockfit.fit_in_worker(BLOCK_SHAPES["synapse memory overflow"])
+    assert overflow == json.loads(json.dumps(blockfit.fit(BLOCK_SHAPES["synapse memory overflow"])))
+    assert overflow["layers"]["dense0"]["over"] == ["synapses"] and overflow["error"]
+    assert overflow["blocks"] == {"conv0": 6, "conv1": 3, "dense0": 1}
+
+
+def test_block_fit_architecture_is_the_seed_models():
+    from k2l_course.checks import blockfit
+    from k2l_course.model import NEURON_LAYERS, OUTPUT_LAYER, build_seed_model
+
+    seed_net = build_seed_model()
+    assert tuple(seed_net.model.input_shape[1:]) == blockfit.INPUT_SHAPE
+    for name, filters, kernel, strides in blockfit.CONVOLUTIONS:
+        layer = seed_net.layer(name)
+        assert (layer.filters, layer.kernel_size, layer.strides) == (filters, (kernel, kernel), (strides, strides))
+    for name, units in blockfit.DENSE:
+        assert seed_net.layer(name).units == units
+    assert seed_net.layer(OUTPUT_LAYER).units == blockfit.OUTPUT_UNITS
+    assert [n for n, *_ in blockfit.CONVOLUTIONS] + [n for n, _ in blockfit.DENSE] == list(NEURON_LAYERS)
 
 
 # -- k2l check, end to end ----------------------------------------------------------------------

@@ -5,8 +5,9 @@ Items
 ``block_shapes``
     Block shapes for the on-chip layers (conv0, conv1, dense0) so that every
     block fits one Loihi core, with fewer cores than the seed's shapes. Judged
-    with nengo-loihi's own builder and validator on the converted seed network
-    (:func:`chip_fit`); this is the one check that imports TensorFlow.
+    with nengo-loihi's own builder, accounting and validation on the seed
+    network (:mod:`k2l_course.checks.blockfit`, in a worker process that
+    leaves TensorFlow out).
 ``n_blocks``
     How many cores (blocks) a layer is split into by a block shape.
     Reference: :func:`reference_n_blocks`, which the test suite proves equal to
@@ -23,9 +24,11 @@ import functools
 
 import numpy as np
 
+from k2l_course.checks import blockfit
 from k2l_course.checks import validate as v
 from k2l_course.checks.items import Fail, full, item, partial
-from k2l_course.chip import CHIP_SCALE, CHIP_SYNAPSE, SEED_BLOCK_SHAPES, presentation_predictions
+from k2l_course.chip import SEED_BLOCK_SHAPES, presentation_predictions
+from k2l_course.chipfit import RESOURCE_NAMES
 from k2l_course.model import ON_CHIP_LAYERS
 
 EXERCISE = "ch5_chip"
@@ -143,58 +146,17 @@ def check_predictions(outcomes, cases):
 
 # -- block_shapes -----------------------------------------------------------------------
 
-@functools.lru_cache(maxsize=1)
-def _stack():
-    """The seed network and nengo-loihi, imported once (TensorFlow comes along)."""
-    from k2l_course.model import build_seed_model
-    from k2l_course.quiet import import_stack
-
-    _, _, _, nengo_loihi = import_stack()
-    return build_seed_model(), nengo_loihi
-
-
-def layer_shapes():
-    """Output shape of each on-chip layer of the seed network."""
-    seed_net = _stack()[0]
-    return {name: seed_net.output_shape(name) for name in ON_CHIP_LAYERS}
-
-
 @functools.lru_cache(maxsize=64)
 def _chip_fit(shapes):
-    from k2l_course import chipfit
-    from k2l_course.conversion import convert
-
-    seed_net, nengo_loihi = _stack()
-    conv = convert(seed_net, "loihi-relu", CHIP_SCALE, CHIP_SYNAPSE, probes=False)
-    with conv.net:
-        nengo_loihi.add_params(conv.net)
-        conv.net.config[conv.ensembles["to-spikes"]].on_chip = False
-        for name, shape in shapes:
-            conv.net.config[conv.ensembles[name]].block_shape = nengo_loihi.BlockShape(
-                shape, seed_net.output_shape(name)
-            )
-    fit = chipfit.fit_report(conv.net)
-    report = {name: {"blocks": 0, "worst": {}, "over": []} for name in ON_CHIP_LAYERS}
-    for block in fit.blocks:
-        # Blocks are labelled after their ensemble, which the converter names "<layer>.0".
-        name = block.label.split(".")[0]
-        if name not in report:
-            continue
-        entry = report[name]
-        entry["blocks"] += 1
-        for resource in chipfit.RESOURCES:
-            most = max(entry["worst"].get(resource, (0, 0))[0], block.used[resource])
-            entry["worst"][resource] = (most, block.limits[resource])
-        entry["over"] += [r for r in block.over() if r not in entry["over"]]
-    return report, fit.error
+    return blockfit.fit_in_worker(dict(shapes))
 
 
 def chip_fit(block_shapes):
     """Build the seed network for (emulated) Loihi with these block shapes.
 
-    nengo-loihi's builder splits each on-chip layer into blocks (one per core);
-    :func:`k2l_course.chipfit.fit_report` reports each block's use of its core
-    with nengo-loihi's own accounting and limits.
+    nengo-loihi's builder splits each on-chip layer into blocks (one per
+    core) and accounts each block's resources; see
+    :func:`k2l_course.checks.blockfit.fit` (run in a worker without TensorFlow).
 
     Parameters
     ----------
@@ -204,18 +166,12 @@ def chip_fit(block_shapes):
     Returns
     -------
     dict of str -> dict
-        Per layer: ``blocks`` (cores used), ``worst`` (resource -> (most used
-        by one block, the per-core limit)), ``over`` (resources some block
-        exceeds).
+        Per layer: ``blocks`` (cores used), ``worst`` (resource -> [most used
+        by one block, the per-core limit]), ``over`` (resources some block
+        exceeds). Empty if the blocks are more than a chip's cores.
     """
-    return _chip_fit(tuple((name, tuple(int(x) for x in block_shapes[name])) for name in ON_CHIP_LAYERS))[0]
-
-
-def cores_per_chip():
-    """Cores of one Loihi chip (nengo-loihi's allocators' number)."""
-    from k2l_course import chipfit
-
-    return chipfit.cores_per_chip()
+    report = _chip_fit(tuple((name, tuple(int(x) for x in block_shapes[name])) for name in ON_CHIP_LAYERS))
+    return report["layers"] or {}
 
 
 def block_cases():
@@ -226,32 +182,28 @@ def check_block_shapes(outcomes, cases):
     """Every block fits one core (nengo-loihi's validator), fewer cores than the seed."""
     (value,) = v.values(outcomes, cases)
     got = v.mapping(value, ON_CHIP_LAYERS, "the block shapes")
-    shapes_of_layers = layer_shapes()
     shapes = {
-        name: v.int_tuple(got[name], len(shapes_of_layers[name]), f"the block shape of {name!r}")
-        for name in ON_CHIP_LAYERS
+        name: v.int_tuple(got[name], blockfit.ndims(name), f"the block shape of {name!r}") for name in ON_CHIP_LAYERS
     }
-    cores = {name: reference_n_blocks(shapes_of_layers[name], shapes[name]) for name in ON_CHIP_LAYERS}
-    total = sum(cores.values())
-    if total > cores_per_chip():
+    report = _chip_fit(tuple((name, shapes[name]) for name in ON_CHIP_LAYERS))
+    cores, total = report["blocks"], sum(report["blocks"].values())
+    if total > report["cores_per_chip"]:
         split = ", ".join(f"{name} {n}" for name, n in cores.items())
         raise Fail(
             f"your block shapes split the layers into {total} blocks ({split}), but one Loihi chip has "
-            f"{cores_per_chip()} cores: use bigger blocks"
+            f"{report['cores_per_chip']} cores: use bigger blocks"
         )
-    from k2l_course.chipfit import RESOURCE_NAMES
-
-    report, error = _chip_fit(tuple((name, shapes[name]) for name in ON_CHIP_LAYERS))
+    layers = report["layers"]
     problems = [
-        f"a block of {name} (shape {shapes[name]}) needs {report[name]['worst'][resource][0]} "
-        f"{RESOURCE_NAMES[resource]}, but a core has {report[name]['worst'][resource][1]}"
+        f"a block of {name} (shape {shapes[name]}) needs {layers[name]['worst'][resource][0]} "
+        f"{RESOURCE_NAMES[resource]}, but a core has {layers[name]['worst'][resource][1]}"
         for name in ON_CHIP_LAYERS
-        for resource in report[name]["over"]
+        for resource in layers[name]["over"]
     ]
-    if problems or error:
-        raise Fail("; ".join(problems) if problems else f"nengo-loihi cannot build these blocks: {error}")
-    seed = sum(reference_n_blocks(shapes_of_layers[n], SEED_BLOCK_SHAPES[n]) for n in ON_CHIP_LAYERS)
-    used = ", ".join(f"{name} {report[name]['blocks']}" for name in ON_CHIP_LAYERS)
+    if problems or report["error"]:
+        raise Fail("; ".join(problems) if problems else f"nengo-loihi cannot build these blocks: {report['error']}")
+    seed = sum(reference_n_blocks(report["layer_shapes"][n], SEED_BLOCK_SHAPES[n]) for n in ON_CHIP_LAYERS)
+    used = ", ".join(f"{name} {cores[name]}" for name in ON_CHIP_LAYERS)
     if total >= seed:
         return partial(
             "fits",
