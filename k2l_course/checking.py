@@ -99,7 +99,9 @@ def _pick(folder, exercise):
         return Target(exercise, found[0])
     newest = max(found, key=lambda p: (p.stat().st_mtime_ns, p.suffix == ".ipynb"))
     other = next(p for p in found if p != newest)
-    return Target(exercise, newest, note=f"{newest.name} is newer than {other.name}" if newest.stat().st_mtime_ns != other.stat().st_mtime_ns else f"both {newest.name} and {other.name} exist; checking the notebook")
+    if newest.stat().st_mtime_ns != other.stat().st_mtime_ns:
+        return Target(exercise, newest, note=f"{newest.name} is newer than {other.name}")
+    return Target(exercise, newest, note=f"both {newest.name} and {other.name} exist; checking the notebook")
 
 
 def _has_exercise_files(folder):
@@ -301,9 +303,8 @@ def format_report(files, width=88):
             score = f"{_points(verdict.score)}/{_points(item.points)}"
             lines.append(f"  {mark}  {score:>5}  {item.name}: {item.function}()")
             if not item_result.passed:
-                lines.extend(
-                    textwrap.wrap(f"hint: {verdict.message}", width, initial_indent="        ", subsequent_indent="          ")
-                )
+                hint = textwrap.wrap(f"hint: {verdict.message}", width, initial_indent=" " * 8, subsequent_indent=" " * 10)
+                lines.extend(hint)
             total += item.points
             earned += verdict.score
             passed += item_result.passed
@@ -320,11 +321,16 @@ def format_report(files, width=88):
 def add_arguments(parser):
     parser.add_argument("exercise", nargs="?", help="exercise id, e.g. ch2_activation (default: all found)")
     parser.add_argument("path", nargs="?", help="file or folder to check (default: here, or exercises/)")
-    parser.add_argument("--timeout", type=float, default=runner.TIMEOUT, help="seconds for a whole file (default %(default)g)")
     parser.add_argument(
-        "--call-timeout", type=float, default=runner.CALL_TIMEOUT, help="seconds for one call of a function (default %(default)g)"
+        "--timeout", type=float, default=runner.TIMEOUT, help="seconds for a whole file (default %(default)g)"
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="also show pytest's output and what your code printed")
+    parser.add_argument(
+        "--call-timeout", type=float, default=runner.CALL_TIMEOUT,
+        help="seconds for one call of a function (default %(default)g)",
+    )  # fmt: skip
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="also show pytest's output and what your code printed"
+    )
 
 
 def _split_positionals(args):
@@ -348,7 +354,8 @@ def run(args):
     from tqdm.auto import tqdm
 
     session = CheckSession(targets, timeout=args.timeout, call_timeout=args.call_timeout)
-    with tqdm(total=len(session.tests), desc="checking", unit="item", leave=False, file=sys.stderr, disable=None) as bar:
+    bar = tqdm(total=len(session.tests), desc="checking", unit="item", leave=False, file=sys.stderr, disable=None)
+    with bar:
         session.progress = bar
         code, output = run_pytest(session, verbose=args.verbose)
     if args.verbose:

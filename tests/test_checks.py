@@ -168,8 +168,8 @@ def test_typical_wrong_answer_scores_as_designed(wrong, tmp_path):
 
 def test_the_wrong_answers_cover_the_typical_mistakes():
     stems = {p.stem.split("__")[1] for p in WRONG_ANSWERS}
-    for mistake in ("ideal_relu", "floor", "all_neurons", "first_step", "list", "nan", "equals_everything", "hangs", "raises"):
-        assert mistake in stems
+    typical = ("ideal_relu", "floor", "all_neurons", "first_step", "list", "nan", "equals_everything", "hangs", "raises")
+    assert set(typical) <= stems
 
 
 def test_a_file_that_does_not_parse_earns_nothing(tmp_path):
@@ -468,7 +468,10 @@ def test_k2l_check_finds_the_files_to_check(tmp_path):
     # The more recently modified of .py and .ipynb; the notebook on a tie.
     os.utime(notebook, (1_000_000, 1_000_000))
     targets = find_targets(path=folder)
-    assert [(t.exercise, t.path.name) for t in targets] == [("ch2_activation", "ch2_activation.py"), ("ch3_scaling", "ch3_scaling.py")]
+    assert [(t.exercise, t.path.name) for t in targets] == [
+        ("ch2_activation", "ch2_activation.py"),
+        ("ch3_scaling", "ch3_scaling.py"),
+    ]
     assert "newer" in targets[0].note
     os.utime(folder / "ch2_activation.py", (1_000_000, 1_000_000))
     assert find_targets("ch2_activation", folder)[0].path.name == "ch2_activation.ipynb"

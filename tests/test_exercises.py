@@ -91,7 +91,8 @@ def test_notebook_and_python_file_hold_the_same_cells(exercise):
     notebook = nbformat.read(ROOT / "exercises" / f"{exercise}.ipynb", as_version=4)
     nbformat.validate(notebook)
     assert [(c.kind, c.source) for c in py_cells] == [(c.cell_type, c.source) for c in notebook.cells]
-    assert all(not c.get("outputs") and c.get("execution_count") is None for c in notebook.cells if c.cell_type == "code")
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in code)
     assert notebook.metadata.kernelspec.name == "python3"
 
 

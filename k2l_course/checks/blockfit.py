@@ -65,8 +65,9 @@ def seed_network(nengo, nengo_loihi, block_shapes, seed=0):
                 init=rng.uniform(-0.3, 0.3, (kernel, kernel, shape[-1], filters)),
             )  # fmt: skip
             ensembles[name] = _layer(nengo, name, transform.output_shape.size, neuron)
-            source = previous if name == NEURON_LAYERS[0] else previous.neurons
-            nengo.Connection(source, ensembles[name].neurons, transform=transform, synapse=None if source is previous else CHIP_SYNAPSE)
+            first = name == NEURON_LAYERS[0]  # fed by the input node, the others by neurons
+            source = previous if first else previous.neurons
+            nengo.Connection(source, ensembles[name].neurons, transform=transform, synapse=None if first else CHIP_SYNAPSE)
             previous, shape = ensembles[name], transform.output_shape.shape
             shapes[name] = tuple(int(s) for s in shape)
         for name, units in DENSE:
@@ -76,7 +77,8 @@ def seed_network(nengo, nengo_loihi, block_shapes, seed=0):
             previous, shape = ensembles[name], (units,)
             shapes[name] = shape
         output = nengo.Node(size_in=OUTPUT_UNITS, label="output")
-        nengo.Connection(previous.neurons, output, transform=rng.uniform(-0.1, 0.1, (OUTPUT_UNITS, shape[0])), synapse=CHIP_SYNAPSE)
+        weights = rng.uniform(-0.1, 0.1, (OUTPUT_UNITS, shape[0]))
+        nengo.Connection(previous.neurons, output, transform=weights, synapse=CHIP_SYNAPSE)
         nengo.Probe(output)
         for name, ensemble in ensembles.items():
             if name not in ON_CHIP_LAYERS:

@@ -95,7 +95,8 @@ def _spiking_output(rng, labels, n_steps, n_classes=10):
     early = (answers + rng.integers(1, n_classes, n)) % n_classes
     t = np.linspace(0.0, 1.0, n_steps)[None, :, None]
     noise = rng.normal(0.0, 0.3, (n, n_steps, n_classes))
-    out = noise + 4.0 * (1.0 - t) ** 3 * np.eye(n_classes)[early][:, None, :] + 3.0 * t**2 * np.eye(n_classes)[answers][:, None, :]
+    eye = np.eye(n_classes)
+    out = noise + 4.0 * (1.0 - t) ** 3 * eye[early][:, None, :] + 3.0 * t**2 * eye[answers][:, None, :]
     return out.astype(np.float32)
 
 

@@ -79,7 +79,10 @@ def check_rate(outcomes, cases):
         negative = flat_r < 0
         if negative.any():
             i = int(np.argmax(negative))
-            raise Fail(f"for an input current of {v.fmt(flat_j[i])} your rate is {v.fmt(flat_r[i])} Hz; a rate is never negative")
+            raise Fail(
+                f"for an input current of {v.fmt(flat_j[i])} your rate is {v.fmt(flat_r[i])} Hz; "
+                "a rate is never negative"
+            )
         expected = loihi_relu_rate(flat_j, dt)
         wrong = ~np.isclose(flat_r, expected, rtol=1e-7, atol=1e-9)
         if wrong.any() and plateau_problem is None:

@@ -55,7 +55,8 @@ def check_layer_rates(outcomes, cases):
         what = f"for outputs of shape {outputs.shape} and percentile {v.fmt(q)}, the rates"
         if type(value) is np.ndarray and value.shape != (n_neurons,) and value.size == n_neurons:
             raise Fail(f"{what} have shape {value.shape}; return a flat array of one rate per neuron")
-        if type(value) is np.ndarray and value.ndim == 1 and value.shape[0] in outputs.shape[:2] and value.shape[0] != n_neurons:
+        per_other_axis = type(value) is np.ndarray and value.ndim == 1 and value.shape[0] != n_neurons
+        if per_other_axis and value.shape[0] in outputs.shape[:2]:
             raise Fail(
                 f"{what} have one value per {'example' if value.shape[0] == outputs.shape[0] else 'time step'}; "
                 "the percentile is taken over examples and time steps, giving one rate per neuron"
@@ -126,7 +127,8 @@ def check_penalty(outcomes, cases):
     if factor_two:
         return partial(
             "factor_two",
-            "your loss is twice the expected one: tf.nn.l2_loss, like the regularizers it mimics, is half the sum of squares",
+            "your loss is twice the expected one: tf.nn.l2_loss, like the regularizers it mimics, "
+            "is half the sum of squares",
         )
     return full("the regularization loss is right")
 

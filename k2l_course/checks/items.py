@@ -103,9 +103,11 @@ class Item:
         except Exception as error:  # a broken check must not stop a grading run
             return Verdict(0.0, f"the check {self.id} failed ({type(error).__name__}: {error}); tell your instructor")
         if not isinstance(verdict, Verdict):
-            return Verdict(0.0, f"the check {self.id} returned {type(verdict).__name__}, not a Verdict; tell your instructor")
+            kind = type(verdict).__name__
+            return Verdict(0.0, f"the check {self.id} returned {kind}, not a Verdict; tell your instructor")
         score = verdict.score
-        if not isinstance(score, numbers.Real) or isinstance(score, bool) or not math.isfinite(score) or not 0 <= score <= self.points:
+        real = isinstance(score, numbers.Real) and not isinstance(score, bool)
+        if not real or not math.isfinite(score) or not 0 <= score <= self.points:
             return Verdict(0.0, f"the check {self.id} gave an invalid score {score!r}; tell your instructor")
         return Verdict(float(score), str(verdict.message))
 
@@ -177,7 +179,9 @@ def item(exercise, name, function, points, cases, check, partial=None, hidden=Fa
             return Verdict(float(points), credit.message)
         if isinstance(credit, Credit) and credit.level in partial:
             return Verdict(float(partial[credit.level]), credit.message)
-        return Verdict(0.0, f"the check {exercise}.{name} returned an undeclared credit {credit!r}; tell your instructor")
+        return Verdict(
+            0.0, f"the check {exercise}.{name} returned an undeclared credit {credit!r}; tell your instructor"
+        )
 
     judge.__name__ = f"judge_{name}"
     judge.__doc__ = check.__doc__

@@ -85,7 +85,9 @@ def plan(items):
     return calls, slices
 
 
-def check_file(path, exercise, items=None, run_calls=None, timeout=TIMEOUT, call_timeout=CALL_TIMEOUT, memory_mb=MEMORY_MB):
+def check_file(
+    path, exercise, items=None, run_calls=None, timeout=TIMEOUT, call_timeout=CALL_TIMEOUT, memory_mb=MEMORY_MB
+):
     """Check one student file against the items of one exercise.
 
     Parameters
