@@ -10,7 +10,8 @@
 # example does: a penalty on each neuron's rate outside `[min_rate, max_rate]`,
 # where a neuron's rate is a high percentile of its rates over a batch (so that
 # a few extreme inputs do not dominate). You write that statistic and that loss,
-# in NumPy.
+# in NumPy. (The chapter's own training puts its range on each layer's mean active
+# rate instead; this is the per-neuron form.)
 #
 # **How to work.** Write each function where it says `raise NotImplementedError`,
 # in Jupyter or in any editor. Cells that start with `if __name__ == "__main__":`

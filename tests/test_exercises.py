@@ -103,9 +103,7 @@ def test_exercise_introduces_itself_links_its_chapter_and_lists_its_points(exerc
     assert intro.kind == "markdown" and intro.source.startswith("# Exercise")
     link = re.search(r"\]\(\.\./book/([\w-]+\.md)\)", intro.source)
     assert link and link.group(1) == CHAPTERS[exercise]
-    chapter = ROOT / "book" / CHAPTERS[exercise]
-    toctree = (ROOT / "book" / "index.md").read_text()
-    assert chapter.exists() or re.search(rf"^{chapter.stem}$", toctree, re.M), f"the book has no chapter {chapter.name}"
+    assert (ROOT / "book" / CHAPTERS[exercise]).is_file()
     assert f"k2l check {exercise}" in intro.source
     for one in checks.items(exercise):
         assert f"| `{one.function}` | {one.points:g} |" in grading.source
