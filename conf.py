@@ -80,7 +80,8 @@ nb_output_stderr = "warn"
 nb_merge_streams = True
 # No ipywidgets on the pages: don't add require.js and the widget manager from a CDN.
 nb_ipywidgets_js = {}
-nb_render_image_options = {"class": "k2l-figure"}
+# Markdown produced by a cell (the results tables) is parsed as MyST, which has tables.
+nb_render_markdown_format = "myst"
 
 # -- HTML --------------------------------------------------------------------
 
@@ -99,8 +100,6 @@ html_theme_options = {
     "use_download_button": True,  # .md source and the executed .ipynb
     "use_fullscreen_button": True,
     "home_page_in_toc": True,
-    # Follow the reader's system setting (an empty mode makes the theme log a console error).
-    "default_mode": "auto",
     "show_navbar_depth": 1,
     "show_toc_level": 2,
     "launch_buttons": {
@@ -112,6 +111,10 @@ html_theme_options = {
     # The PyData theme would otherwise add an icon link row pointing at nothing.
     "icon_links": [],
 }
+
+# Follow the reader's light/dark setting (with no mode the PyData theme logs a
+# console error on a reader's first visit).
+html_context = {"default_mode": "auto"}
 
 # sphinx-copybutton: copy only the code of a prompt-style block, not the prompt.
 copybutton_prompt_text = r">>> |\.\.\. |\$ "

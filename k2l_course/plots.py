@@ -175,7 +175,8 @@ def network_activity(evaluation, image, example=0, title=None):
         if spiking:
             counts = np.rint(activity[:, cols] * DT)
             t, j = np.nonzero(counts)
-            ax.scatter(steps[t], j, s=4 + 6 * (counts[t, j] - 1), color=LAYER_COLORS[name], marker="|" if counts.max(initial=0) <= 1 else "o", linewidths=1)
+            sizes = 6 + 6 * np.minimum(counts[t, j] - 1, 4)  # bigger for several spikes in a step
+            ax.scatter(steps[t], j, s=sizes, color=LAYER_COLORS[name], linewidths=0)
             ax.set_ylim(-1, max(len(cols), 1))
             ax.set_ylabel(f"{name}\nneuron")
         else:

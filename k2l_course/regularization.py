@@ -263,29 +263,28 @@ def train(config=RegularizationConfig(), mnist=None, progress=True):
     return Trained(config, base, accuracy, n, seconds, False)
 
 
-def rate_landing(activities, low=LOW_RATE, high=HIGH_RATE):
-    """How well each layer's rates land in a range, from an evaluation's activities.
+def rate_landing(neuron_rates, low=LOW_RATE, high=HIGH_RATE):
+    """How well each layer's rates land in a range.
 
     Parameters
     ----------
-    activities : dict of str -> ndarray, shape (n_examples, n_steps, n_neurons)
-        Layer activities in Hz (``Evaluation.activities``).
+    neuron_rates : dict of str -> ndarray, shape (n_examples, n_neurons)
+        Time-averaged rate (Hz) of every neuron in each example
+        (``Evaluation.neuron_rates``).
     low, high : float
 
     Returns
     -------
     dict of str -> dict
-        Per layer: ``rates`` (time-averaged rate of each active neuron in each
-        example, Hz, 1-D), ``mean`` (their mean), ``above`` (% above
-        ``high``), ``within`` (% inside ``[low, high]``), ``p99`` (99th
-        percentile, Hz).
+        Per layer, over the (example, neuron) pairs where the neuron was
+        active: ``rates`` (their rates, Hz, 1-D), ``mean``, ``above`` (% above
+        ``high``), ``within`` (% inside ``[low, high]``) and ``p99`` (99th
+        percentile, Hz); all 0 for a silent layer.
     """
     out = {}
-    for name, activity in activities.items():
-        activity = np.asarray(activity, dtype=np.float64)
-        mean_rates = activity.mean(axis=1)  # (examples, neurons)
-        active = (activity > 0).any(axis=1)
-        values = mean_rates[active]
+    for name, layer_rates in neuron_rates.items():
+        layer_rates = np.asarray(layer_rates, dtype=np.float64)
+        values = layer_rates[layer_rates > 0]
         if values.size == 0:
             out[name] = {"rates": values, "mean": 0.0, "above": 0.0, "within": 0.0, "p99": 0.0}
             continue

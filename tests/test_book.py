@@ -254,11 +254,9 @@ def test_the_training_loss_matches_the_numpy_penalty():
 def test_rate_landing_reports_the_share_of_rates_in_and_above_the_range():
     from k2l_course.regularization import rate_landing
 
-    # 2 examples, 10 steps, 3 neurons: rates 100, 300 and a silent neuron
-    activity = np.zeros((2, 10, 3))
-    activity[:, :, 0] = 100.0
-    activity[:, :, 1] = 300.0
-    landing = rate_landing({"conv0": activity}, low=150, high=250)["conv0"]
+    # 2 examples, 3 neurons: rates 100, 300 and a silent neuron
+    rates = np.array([[100.0, 300.0, 0.0], [100.0, 300.0, 0.0]])
+    landing = rate_landing({"conv0": rates}, low=150, high=250)["conv0"]
     assert landing["mean"] == pytest.approx(200.0)
     assert landing["above"] == pytest.approx(50.0)
     assert landing["within"] == pytest.approx(0.0)
