@@ -253,9 +253,30 @@ def run_pytest(session, verbose=False):
             "--import-mode=importlib", "-q", "--no-header", "-rN", "--tb=line" if verbose else "--tb=no",
         ]  # fmt: skip
         buffer = io.StringIO()
-        with contextlib.redirect_stdout(buffer):
+        with contextlib.redirect_stdout(buffer), _environment(PYTEST_DISABLE_PLUGIN_AUTOLOAD="1", PYTEST_ADDOPTS=None):
             code = pytest.main(args, plugins=[_Named(session)])
     return int(code), buffer.getvalue()
+
+
+@contextlib.contextmanager
+def _environment(**changes):
+    """Set (or, for None, remove) environment variables for the duration of a block."""
+    import os
+
+    saved = {name: os.environ.get(name) for name in changes}
+    try:
+        for name, value in changes.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 class _Named:
