@@ -306,10 +306,17 @@ def fingerprint(student, runs, assignment, limits):
     return digest.hexdigest()
 
 
+#: Judges run one at a time: some build networks with TensorFlow / nengo-loihi,
+#: which are not meant to be driven from several threads (and the GIL would
+#: serialize them anyway); the sandboxes still run in parallel.
+_JUDGING = threading.Lock()
+
+
 def _judge(item, outcomes):
     """Score one item, never trusting the judge to stay in bounds."""
     try:
-        verdict = item.verdict(outcomes) if hasattr(item, "verdict") else item.judge(outcomes)
+        with _JUDGING:
+            verdict = item.verdict(outcomes) if hasattr(item, "verdict") else item.judge(outcomes)
         score = float(verdict.score)
         message = str(verdict.message)
     except Exception as error:  # a bug in a check must not stop the batch
@@ -682,10 +689,6 @@ def grade(submissions_dir, out_dir, assignment, *, jobs=1, limits=None, hidden_d
             write_atomic(out_dir / "gradebook.csv", gradebook_csv(rows, assignment))
 
     bar = None
-    if progress and todo:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(todo), unit="student", desc="grading", file=sys.stderr, dynamic_ncols=True)
     options = dict(sandbox_options or {})
     # Other students' work must stay unreadable (a submission could import a
     # classmate's answers); the output only unwritable (it is root's).
@@ -697,6 +700,12 @@ def grade(submissions_dir, out_dir, assignment, *, jobs=1, limits=None, hidden_d
     try:
         if todo:
             sandbox.start()
+            if progress and hasattr(sandbox, "describe"):
+                print(sandbox.describe(), file=sys.stderr)
+            if progress:
+                from tqdm import tqdm
+
+                bar = tqdm(total=len(todo), unit="student", desc="grading", file=sys.stderr, dynamic_ncols=True)
         with ThreadPoolExecutor(max_workers=max(1, int(jobs))) as pool:
             pending = {pool.submit(grade_student, student, assignment, sandbox, limits): student for student in todo}
             try:

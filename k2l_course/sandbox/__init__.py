@@ -215,7 +215,7 @@ class Sandbox:
             "PYTHONDONTWRITEBYTECODE": "1",
         }
         self.process = subprocess.Popen(
-            [sys.executable, "-I", "-c", bootstrap, package_parent, str(theirs.fileno()), json.dumps(config)],
+            [sys.executable, "-I", "-c", bootstrap, package_parent, str(theirs.fileno())],
             pass_fds=[theirs.fileno(), *locks],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -228,6 +228,7 @@ class Sandbox:
         for fd in locks:  # the server (and every process it forks) holds the claims now
             os.close(fd)
         self.socket = ours
+        ours.sendall(json.dumps(config).encode())
         threading.Thread(target=self._collect_stderr, daemon=True).start()
         try:
             ours.settimeout(300)
@@ -246,6 +247,24 @@ class Sandbox:
                 "users (chmod -R o-rwx PATH) or grade where mount namespaces are allowed"
             )
         return self
+
+    def describe(self):
+        """One line on what isolation holds (for the grader's log)."""
+        if self.process is None:
+            return "sandbox not started"
+        if not self.info.get("root"):
+            return (
+                "sandbox: not root, so student code runs as your own user: time, memory and output limits, "
+                "process clean-up and a fresh folder hold, but file permissions do not keep it from your files "
+                "(fine for checking your own work; grade a class as root or in a container)"
+            )
+        covered = ", ".join(self.info.get("covered", [])) or "nothing"
+        namespaces = (
+            f"mount namespaces hide {covered} and give each run a private /tmp"
+            if self.info.get("namespaces")
+            else "no mount namespaces: file permissions alone keep secrets out (checked)"
+        )
+        return f"sandbox: student code runs as unprivileged uids {self.info.get('uids')}; {namespaces}"
 
     def _collect_stderr(self):
         for line in self.process.stderr:

@@ -508,10 +508,14 @@ def _reap_supervisors(supervisors, block=False):
 
 
 def main(argv=None):
-    """Entry of the zygote: ``python -m k2l_course.sandbox.server FD CONFIG_JSON``."""
+    """Entry of the zygote: ``python -m k2l_course.sandbox.server FD``.
+
+    The configuration is the first message on the socket ``FD`` (not in the
+    command line, which every process on the machine can read).
+    """
     argv = sys.argv[1:] if argv is None else argv
     sock = socket.socket(fileno=int(argv[0]))
-    config = json.loads(argv[1])
+    config = json.loads(sock.recv(1 << 20))
     # No parent-death signal here: it fires when the *thread* that started us
     # ends. The grader's end (even kill -9) closes its socket instead, which
     # ends the loop below and cleans up.
@@ -521,6 +525,7 @@ def main(argv=None):
     preload(config.get("preload", ()))
     info = {"ready": True, "root": isolation.is_root(), "namespaces": False, "covered": [], "exposed": []}
     uids = config.get("uids") or []
+    info["uids"] = uids
     if uids and isolation.is_root():
         hide = list(config.get("hide", ())) + list(config.get("secret", ()))
         if config.get("namespaces", True) and isolation.new_mount_namespace():
