@@ -360,6 +360,41 @@ def test_everything_the_student_code_spawns_dies_with_it(sandbox, tmp_path):
 
 
 @needs_root
+def test_student_code_has_no_network_and_cannot_fork_bomb(sandbox, tmp_path):
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    try:
+        result = run(sandbox, tmp_path, f"""
+            import os, socket
+            def connect():
+                try:
+                    socket.create_connection(("127.0.0.1", {listener.getsockname()[1]}), timeout=2).close()
+                    return "connected"
+                except OSError as error:
+                    return type(error).__name__
+            def bomb():
+                children = 0
+                try:
+                    while True:
+                        if os.fork() == 0:
+                            import time
+                            time.sleep(60)
+                            os._exit(0)
+                        children += 1
+                except OSError as error:
+                    return [children, type(error).__name__]
+        """, ("connect", {}), ("bomb", {}))
+    finally:
+        listener.close()
+    assert result.outcomes[0].value != "connected"
+    children, error = result.outcomes[1].value
+    assert children < 128 and error == "BlockingIOError"
+
+
+@needs_root
 def test_the_sandbox_refuses_to_run_when_permissions_expose_a_secret(world):
     with pytest.raises(SandboxError, match="student code could read " + str(world / "secret")):
         Sandbox(secret=[world / "secret"], namespaces=False, course_defaults=False).start()

@@ -9,7 +9,8 @@ As root (CI, containers, Gradescope):
     it; every process of that uid is killed after each run; when the kernel
     lets us create mount namespaces, paths the child must not see (solutions,
     hidden checks, other submissions, the grader's output) are covered by an
-    empty read-only tmpfs, and the child gets a private, size-limited ``/tmp``.
+    empty read-only tmpfs, and the child gets a private, size-limited ``/tmp``
+    and no network (a network namespace of its own).
 Not root (a student running ``k2l check`` on their own machine):
     the child keeps the user's uid, so file permissions do not separate it
     from the user's files; resource limits, the session/process-group kill,
@@ -34,6 +35,7 @@ PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
 CLONE_NEWNS = 0x00020000
+CLONE_NEWNET = 0x40000000
 MS_RDONLY = 1
 MS_NOSUID = 2
 MS_NODEV = 4
@@ -219,12 +221,17 @@ def _mount(source, target, fstype, flags, data=None):
     )
 
 
-def new_mount_namespace():
-    """Enter a private mount namespace; False when the kernel refuses."""
+def new_mount_namespace(network=False):
+    """Enter a private mount namespace; False when the kernel refuses.
+
+    With ``network=True``, also a new network namespace when possible: the
+    process then has no network at all (not even a working loopback).
+    """
     if not is_root():
         return False
-    if _libc.unshare(CLONE_NEWNS) != 0:
-        return False
+    if not (network and _libc.unshare(CLONE_NEWNS | CLONE_NEWNET) == 0):
+        if _libc.unshare(CLONE_NEWNS) != 0:
+            return False
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     return True
 

@@ -192,7 +192,7 @@ class Supervisor:
             os.dup2(results_w, 3)
             isolation.close_fds_except([0, 1, 2, 3])
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            private = self.uid is not None and self.config.get("namespaces") and isolation.new_mount_namespace()
+            private = self.uid is not None and self.config.get("namespaces") and isolation.new_mount_namespace(network=True)
             if private:
                 for path in ("/tmp", "/var/tmp", "/dev/shm"):
                     if os.path.isdir(path):
