@@ -665,7 +665,29 @@ def grade(submissions_dir, out_dir, assignment, *, jobs=1, limits=None, hidden_d
     out_dir.mkdir(parents=True, exist_ok=True)
     if not os.access(out_dir, os.W_OK):
         raise GradingError(f"--out {out_dir} is not writable")
+    lock = _lock_out_dir(out_dir)
+    try:
+        return _grade(students, submissions_dir, out_dir, out_resolved, assignment, jobs, limits, hidden_dir,
+                      progress, sandbox_options, sandbox_class, on_sandbox)  # fmt: skip
+    finally:
+        os.close(lock)
 
+
+def _lock_out_dir(out_dir):
+    """Refuse a second grader writing into the same folder at the same time."""
+    import fcntl
+
+    fd = os.open(Path(out_dir) / ".k2l-grade.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise GradingError(f"another k2l grade is writing into {out_dir}; wait for it to finish") from None
+    return fd
+
+
+def _grade(students, submissions_dir, out_dir, out_resolved, assignment, jobs, limits, hidden_dir, progress,
+           sandbox_options, sandbox_class, on_sandbox):  # fmt: skip
     started = time.monotonic()
     records, todo = {}, []
     for student in students:

@@ -265,6 +265,27 @@ def test_bad_arguments_get_a_clear_message_and_a_nonzero_exit(tmp_path, monkeypa
     assert not (tmp_path / "out").exists()
 
 
+def test_two_graders_cannot_write_into_the_same_folder_at_once(graded):
+    lock = grading._lock_out_dir(graded["out"])
+    try:
+        with pytest.raises(grading.GradingError, match="another k2l grade is writing"):
+            grading.grade(graded["submissions"], graded["out"], graded["assignment"], limits=LIMITS, progress=False)
+    finally:
+        os.close(lock)
+
+
+def test_hidden_checks_that_do_not_load_stop_the_command_before_grading(tmp_path, capsys):
+    (tmp_path / "c" / "ann").mkdir(parents=True)
+    (tmp_path / "hidden").mkdir()
+    (tmp_path / "hidden" / "broken.py").write_text("ITEMS = [\n")
+    status = cli.main(["grade", str(tmp_path / "c"), "--out", str(tmp_path / "out"),
+                       "--hidden-checks", str(tmp_path / "hidden")])  # fmt: skip
+    error = capsys.readouterr().err
+    assert status == 2
+    assert "the checks could not be loaded" in error and "broken.py" in error
+    assert not (tmp_path / "out").exists()
+
+
 def test_the_command_prints_a_summary(tmp_path, monkeypatch, capsys):
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "ann.py").write_text(standin.CH1 + standin.CH2)

@@ -433,3 +433,31 @@ def test_runs_can_go_on_in_parallel(sandbox, tmp_path):
     for thread in threads:
         thread.join()
     assert [results[index].outcomes[0].value for index in range(4)] == [0, 1, 2, 3]
+
+
+def test_without_a_separate_user_limits_and_clean_up_still_hold(tmp_path):
+    """What holds for a student running ``k2l check`` (not root): limits, clean-up, data only."""
+    path = write(tmp_path, "work.py", """
+        import os, time
+        def escape():
+            reader, writer = os.pipe()
+            if os.fork() == 0:
+                os.setsid()
+                if os.fork() == 0:
+                    os.write(writer, str(os.getpid()).encode())
+                    while True:
+                        time.sleep(0.05)
+                os._exit(0)
+            return int(os.read(reader, 20))
+        def hang():
+            while True:
+                pass
+        def fine():
+            return os.getuid()
+    """)
+    with Sandbox(separate_user=False, course_defaults=False) as box:
+        assert "not root" in box.describe()
+        result = box.run(path, [Call("escape", {}), Call("hang", {}), Call("fine", {})], call_timeout=0.5)
+    escaped = result.outcomes[0].value
+    assert result.status == "timeout" and result.outcomes[2].value == os.getuid()
+    assert not os.path.exists(f"/proc/{escaped}") or open(f"/proc/{escaped}/stat").read().split(") ")[1][0] == "Z"

@@ -157,6 +157,10 @@ class Sandbox:
     course_defaults : bool
         Add :func:`default_hidden` and :func:`default_secret` (the course
         checkout and its solutions) to ``hide`` and ``secret``.
+    separate_user : bool
+        When root, run student code as unprivileged uids (default). False
+        runs it as the caller's user, as when the caller is not root (for
+        tests of that mode).
 
     Notes
     -----
@@ -165,7 +169,7 @@ class Sandbox:
     """
 
     def __init__(self, jobs=1, hide=(), secret=(), preload=(), uid_base=isolation.DEFAULT_UID_BASE, namespaces=None,
-                 course_defaults=True):  # fmt: skip
+                 course_defaults=True, separate_user=True):  # fmt: skip
         self.jobs = max(1, int(jobs))
         hide, secret = list(hide), list(secret)
         if course_defaults:
@@ -177,6 +181,7 @@ class Sandbox:
         if namespaces is None:
             namespaces = os.environ.get("K2L_SANDBOX_NAMESPACES", "1") != "0"
         self.namespaces = bool(namespaces)
+        self.separate_user = bool(separate_user)
         self.process = None
         self.info = {}
         self._lock = threading.Lock()
@@ -189,7 +194,8 @@ class Sandbox:
         """Start the server (imports NumPy; returns when it is ready)."""
         if self.process is not None:
             return self
-        uids, locks = isolation.claim_ids(self.jobs, self.uid_base) if isolation.is_root() else ([], [])
+        separate = self.separate_user and isolation.is_root()
+        uids, locks = isolation.claim_ids(self.jobs, self.uid_base) if separate else ([], [])
         for slot in range(self.jobs):
             self._slots.put(uids[slot] if uids else None)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -252,9 +258,9 @@ class Sandbox:
         """One line on what isolation holds (for the grader's log)."""
         if self.process is None:
             return "sandbox not started"
-        if not self.info.get("root"):
+        if not self.info.get("uids"):
             return (
-                "sandbox: not root, so student code runs as your own user: time, memory and output limits, "
+                "sandbox: not root (or told not to change user), so student code runs as your own user: time, memory and output limits, "
                 "process clean-up and a fresh folder hold, but file permissions do not keep it from your files "
                 "(fine for checking your own work; grade a class as root or in a container)"
             )
