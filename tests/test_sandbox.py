@@ -110,6 +110,17 @@ def test_a_raising_function_costs_its_call_only(sandbox, tmp_path):
     assert "does not define a function named missing" in result.outcomes[2].error
 
 
+def test_imports_the_server_makes_for_a_submission_are_harmless(sandbox, tmp_path):
+    from k2l_course.sandbox import server
+
+    text = "import antigravity, this\nfrom unittest import __main__\nimport idlelib.idle, numpy.linalg, json\n"
+    assert server.mentioned_modules(text) >= {"antigravity", "unittest.__main__", "idlelib.idle", "numpy.linalg"}
+    result = run(sandbox, tmp_path, "def f():\n    return 1\n" + text, ("f", {}))
+    assert result.outcomes[0].value == 1
+    modules = set(sandbox.server_modules())
+    assert not modules & {"antigravity", "this", "idlelib", "webbrowser"}
+
+
 def test_each_call_gets_its_own_copy_of_the_arguments(sandbox, tmp_path):
     array = np.zeros(3)
     result = run(sandbox, tmp_path, """

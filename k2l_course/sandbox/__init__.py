@@ -13,9 +13,9 @@ Isolation (details in :mod:`k2l_course.sandbox.isolation` and
 calling process; it runs in a child forked from a pre-warmed server, in its
 own session, with a wall-clock limit per call and per submission, a memory
 limit, capped output, everything it spawns killed afterwards, and, when the
-caller is root, an unprivileged uid, no view of the course sources,
-solutions, hidden checks, other submissions or the grader's output, and a
-private ``/tmp``.
+caller is root, an unprivileged uid (one per concurrent run, claimed
+exclusively), no view of the course sources, solutions, hidden checks, other
+submissions or the grader's output, a private ``/tmp`` and no network.
 
 Example
 -------

@@ -53,7 +53,11 @@ PRELOAD = (
 PRELOADABLE = {"numpy", "scipy", "tensorflow", "keras", "nengo", "nengo_dl", "nengo_loihi", "nengo_extras",
                "matplotlib", "k2l_course"}  # fmt: skip
 _STACK = {"tensorflow", "keras", "nengo", "nengo_dl", "nengo_loihi"}
-_IMPORTS = re.compile(r"\b(?:from\s+([\w\.]+)\s+import\s+([\w\s,\(\)]+)|import\s+([\w\.\s,]+))")
+#: Standard-library modules whose import does something (opens a browser,
+#: starts IDLE, runs tests...): never imported in the server.
+_NEVER = {"antigravity", "this", "idlelib", "turtle", "turtledemo", "tkinter", "pydoc", "webbrowser", "ensurepip",
+          "venv", "lib2to3", "pdb", "code", "site", "sitecustomize", "usercustomize", "test", "unittest.main"}  # fmt: skip
+_IMPORTS = re.compile(r"\b(?:from[ \t]+([\w\.]+)[ \t]+import[ \t]+([\w \t,\(\)]+)|import[ \t]+([\w\. \t,]+))")
 
 #: Seconds a hung call may overrun its limit before its process is killed.
 GRACE = 0.5
@@ -83,15 +87,19 @@ def preload(names):
     """Import, in the zygote, the allowed modules among ``names``."""
     wanted = set()
     for name in names:
-        top = name.split(".")[0]
-        if top in PRELOADABLE or top in sys.stdlib_module_names:
+        parts = name.split(".")
+        if any(not part.isidentifier() or part.startswith("_") for part in parts):
+            continue  # (private modules, and __main__ modules, which run when imported)
+        if name in _NEVER or parts[0] in _NEVER:
+            continue
+        if parts[0] in PRELOADABLE or parts[0] in sys.stdlib_module_names:
             wanted.add(name)
     if {name.split(".")[0] for name in wanted} & _STACK and "nengo_loihi" not in sys.modules:
         from k2l_course import quiet
 
         quiet.import_stack()
     for name in sorted(wanted):
-        if name in sys.modules or not all(part.isidentifier() for part in name.split(".")):
+        if name in sys.modules:
             continue
         if name.split(".")[0] == "k2l_course" and name.startswith("k2l_course.sandbox"):
             continue
