@@ -339,8 +339,8 @@ def grade_student(student, assignment, sandbox, limits):
     }
     if _count_files(student) > len(runs):
         record["notes"].append(f"only {len(runs)} of the {_count_files(student)} files found were graded")
-    results = {}  # exercise -> list of (file, statuses, item entries)
-    statuses = []
+    results = {}  # exercise -> {file name: item entries}
+    statuses = {}  # file name -> sandbox status
     started = time.monotonic()
     for path, run_exercises in runs.items():
         items = [item for exercise in run_exercises for item in assignment.of(exercise)]
@@ -354,7 +354,7 @@ def grade_student(student, assignment, sandbox, limits):
         )
         name = str(path.relative_to(student.path)) if path != student.path else path.name
         record["files"][name] = {"status": result.status, "output": result.output[-4000:], "notes": result.notes}
-        statuses.append(result.status)
+        statuses[name] = result.status
         for item, (low, high) in zip(items, spans):
             outcomes = result.outcomes[low:high]
             score, message = _judge(item, outcomes)
@@ -396,13 +396,17 @@ def grade_student(student, assignment, sandbox, limits):
     record["chosen"] = chosen
     record["total"] = round(sum(entry["score"] for entry in entries), 6)
     record["max"] = round(sum(entry["points"] for entry in entries), 6)
-    record["status"] = _worst(statuses) if runs else "no-submission"
+    # The status of the files that counted (a worse file that lost to a
+    # better one shows only in the notes and the feedback).
+    record["status"] = _worst([statuses[name] for name in chosen.values()]) if chosen else "no-submission"
     record["seconds"] = round(time.monotonic() - started, 3)
     return record
 
 
 def _undefined(outcome):
-    return bool(outcome.error) and "does not define a function named" in outcome.error
+    from k2l_course.sandbox.child import UNDEFINED
+
+    return bool(outcome.error) and UNDEFINED in outcome.error
 
 
 def _missing_entry(item, exercise):

@@ -126,6 +126,9 @@ def test_feedback_explains_each_lost_point(graded):
     assert "syntax error (line 11)" in feedback
     feedback = (graded["out"] / "students" / "empty" / "feedback.txt").read_text()
     assert "no work found for ch1_conversion (expected ch1_conversion.ipynb or ch1_conversion.py)" in feedback
+    feedback = (graded["out"] / "students" / "two_formats" / "feedback.txt").read_text()
+    assert "ch1_conversion: 2 files could count; the best, ch1_conversion.ipynb, was used" in feedback
+    assert "ch1_conversion.py: syntax-error" in feedback
     feedback = (graded["out"] / "students" / "exits" / "feedback.txt").read_text()
     assert "exited with status 3 during this call" in feedback and "called exit (0) while loading" in feedback
 

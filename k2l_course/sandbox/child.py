@@ -26,6 +26,10 @@ import types
 from k2l_course.sandbox import wire
 from k2l_course.sandbox.submission import neutralize_magics, read_units
 
+#: How a call to a function the file does not define is reported (the grader
+#: uses it to tell an exercise that was not attempted).
+UNDEFINED = "does not define a function named"
+
 #: Name the student's module gets (so ``if __name__ == "__main__":`` demo
 #: code in a ``.py`` does not run while grading).
 MODULE_NAME = "k2l_submission"
@@ -173,7 +177,7 @@ def main(path, display_name, calls, start, results_fd, call_timeout):
         blobs = []
         function = module.__dict__.get(function_name)
         if function is None:
-            header["error"] = f"{display_name} does not define a function named {function_name}"
+            header["error"] = f"{display_name} {UNDEFINED} {function_name}"
         elif not callable(function):
             header["error"] = f"{function_name} in {display_name} is not a function"
         else:

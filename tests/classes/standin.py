@@ -208,6 +208,9 @@ def make_class(root, secrets, hidden=True):
     # below the cap and exact, so it earns half of loihi_rate).
     student("partly_wrong", {"ch1_conversion.py": CH1_WRONG_TILE, "ch2_activation.py": CH2_NO_CAP},
             "ok", {"ch1_conversion.flatten": 2, "ch2_activation.loihi_rate": 2.5})  # fmt: skip
+    # Both formats of ch1: a broken .py and a correct notebook; the better counts.
+    student("two_formats", {"ch1_conversion.py": "def flatten_images(:\n", "ch1_conversion.ipynb": notebook(CH1),
+                            "ch2_activation.py": CH2}, "ok", full)  # fmt: skip
     # Only one exercise submitted.
     student("only_ch2", {"ch2_activation.py": CH2}, "ok", ch2_full)
     # Nothing gradable in the folder.
