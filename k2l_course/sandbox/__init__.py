@@ -209,7 +209,6 @@ class Sandbox:
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "LANG": "C.UTF-8",
-            "HOME": "/nonexistent",
             "OPENBLAS_NUM_THREADS": "1",
             "OMP_NUM_THREADS": "1",
             "MKL_NUM_THREADS": "1",
@@ -217,7 +216,6 @@ class Sandbox:
             "TF_ENABLE_ONEDNN_OPTS": "0",
             "CUDA_VISIBLE_DEVICES": "-1",
             "MPLBACKEND": "Agg",
-            "MPLCONFIGDIR": "/tmp",
             "PYTHONDONTWRITEBYTECODE": "1",
         }
         self.process = subprocess.Popen(

@@ -529,6 +529,9 @@ def main(argv=None):
     # ends the loop below and cleans up.
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the grader's to handle
     os.chdir("/")
+    # A home of its own, removed at the end: Keras, Matplotlib... write there on import.
+    home = tempfile.mkdtemp(prefix="k2l-sandbox-home-")
+    os.environ.update(HOME=home, KERAS_HOME=os.path.join(home, ".keras"), MPLCONFIGDIR=os.path.join(home, "mpl"))
     preload(PRELOAD)
     preload(config.get("preload", ()))
     info = {"ready": True, "root": isolation.is_root(), "namespaces": False, "covered": [], "exposed": []}
@@ -596,8 +599,9 @@ def main(argv=None):
         if isolation.is_root():
             for uid in uids:
                 isolation.kill_uid(uid, _reap)
-        if config.get("rundir"):
-            shutil.rmtree(config["rundir"], ignore_errors=True)
+        for folder in (config.get("rundir"), home):
+            if folder:
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
