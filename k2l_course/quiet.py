@@ -4,8 +4,10 @@ Import this module before TensorFlow is imported (every module of the
 package that needs TensorFlow does so through :func:`import_stack`).
 """
 
+import contextlib
 import logging
 import os
+import sys
 import warnings
 
 # Must be set before TensorFlow is first imported to take effect.
@@ -37,6 +39,31 @@ def silence():
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+@contextlib.contextmanager
+def _stderr_muted():
+    """Silence file descriptor 2 itself, for C++ logs that ignore TF_CPP_MIN_LOG_LEVEL.
+
+    TensorFlow 2.12 prints "TF-TRT Warning: Could not find TensorRT" from C++
+    while it is imported, whatever the log level. Python errors raised inside
+    the block still propagate, and are printed after stderr is restored.
+    """
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, ValueError, OSError):  # no real stderr (e.g. captured)
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
+
+
 def import_stack():
     """Import TensorFlow, nengo, nengo-dl and nengo-loihi quietly.
 
@@ -46,13 +73,14 @@ def import_stack():
         The modules ``(tf, nengo, nengo_dl, nengo_loihi)``.
     """
     silence()
-    import tensorflow as tf
+    with _stderr_muted():
+        import tensorflow as tf
 
-    tf.get_logger().setLevel(logging.ERROR)
-    tf.autograph.set_verbosity(0)
-    import nengo
-    import nengo_dl
-    import nengo_loihi
+        tf.get_logger().setLevel(logging.ERROR)
+        tf.autograph.set_verbosity(0)
+        import nengo
+        import nengo_dl
+        import nengo_loihi
 
     silence()
     return tf, nengo, nengo_dl, nengo_loihi
