@@ -52,9 +52,11 @@ SETUP_SH = f"""#!/usr/bin/env bash
 set -euo pipefail
 SOURCE="$(cd "$(dirname "${{BASH_SOURCE[0]}}")" && pwd)"
 export UV_PYTHON_INSTALL_DIR={PREFIX}/python UV_CACHE_DIR=/tmp/k2l-uv-cache UV_NO_CONFIG=1
-apt-get install -y --no-install-recommends ca-certificates curl
-mkdir -p {PREFIX}/bin
-curl -LsSf https://astral.sh/uv/{UV_VERSION}/install.sh | env UV_INSTALL_DIR={PREFIX}/bin UV_NO_MODIFY_PATH=1 sh
+# uv from PyPI, with the image's own Python (Gradescope's images ship python3
+# and pip); uv then installs Python 3.11, which the image may not have.
+apt-get install -y --no-install-recommends ca-certificates python3-pip
+python3 -m pip install --target {PREFIX}/uv "uv=={UV_VERSION}"
+mkdir -p {PREFIX}/bin && ln -sf {PREFIX}/uv/bin/uv {PREFIX}/bin/uv
 {PREFIX}/bin/uv python install 3.11
 {PREFIX}/bin/uv venv --python 3.11 {PREFIX}/venv
 {PREFIX}/bin/uv pip install --python {PREFIX}/venv/bin/python --require-hashes -r "$SOURCE/requirements/lock.txt"
