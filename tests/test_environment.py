@@ -18,6 +18,7 @@ MODULES = [
     "tensorflow", "keras", "numpy", "scipy", "nengo", "nengo_dl", "nengo_loihi", "nengo_extras",
     "matplotlib", "tqdm", "nbformat", "mnist", "sphinx", "myst_nb", "myst_parser", "sphinx_book_theme",
     "sphinx_copybutton", "sphinx_design", "jupyter_cache", "ipykernel", "IPython", "pytest", "playwright",
+    "jupyterlab", "jupyter_server.serverapp",
     # typing_extensions.TypeAliasType users: these crash on the wrong typing-extensions.
     "IPython.core.completer", "IPython.core.guarded_eval", "myst_nb.sphinx_ext",
 ]
