@@ -10,8 +10,9 @@ chapter is not executed again. jupyter-cache keys a notebook on its code cells
 only; a change in ``k2l_course`` (which the chapters call) or in the locked
 environment would otherwise leave stale outputs on the site. The cache
 therefore lives in a directory named after :func:`execution_cache_key`, a hash
-of those files: when they change, the chapters run again in a fresh cache (and
-the old one is removed).
+of those files (every module the chapters import, followed through the
+package's own imports, and the lock file): when one changes, the chapters run
+again in a fresh cache (and the old one is removed).
 
 This module imports no TensorFlow: ``conf.py`` imports it too.
 """
@@ -30,7 +31,9 @@ from pathlib import Path
 
 #: The repository (the directory holding ``conf.py``, ``book/`` and ``k2l_course/``).
 ROOT = Path(__file__).resolve().parent.parent
-#: Where executed notebooks are cached, one subdirectory per key.
+#: Where executed notebooks are cached, one subdirectory per key (relative to the
+#: repository; the environment variable ``K2L_JUPYTER_CACHE`` overrides it, e.g.
+#: for a benchmark's cold build).
 CACHE_PARENT = Path("_build") / ".jupyter_cache"
 #: Sphinx tag of the instructor build (chapters include solutions under ``{only} solutions``).
 SOLUTIONS_TAG = "solutions"
@@ -41,12 +44,103 @@ INSTRUCTOR_OUTPUT = Path("_build") / "instructor" / "html"
 _KEY_PATTERN = re.compile(r"^[0-9a-f]{16}$")
 
 
+PACKAGE = "k2l_course"
+_CELL = re.compile(r"^```\{code-cell\}[^\n]*\n(.*?)^```", re.S | re.M)
+
+
+def _module_file(root, module):
+    """The source file of module ``k2l_course.x.y`` under ``root``, or None."""
+    parts = module.split(".")
+    base = Path(root).joinpath(*parts)
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported_modules(source, current=None, is_package=False):
+    """The ``k2l_course`` modules a piece of Python source imports (anywhere in it).
+
+    ``from k2l_course import chip`` counts ``k2l_course`` and
+    ``k2l_course.chip`` (whichever of them is a module); relative imports
+    are resolved against ``current``, the importing module's name
+    (a package's ``__init__`` if ``is_package``). Source that does not parse
+    counts as importing every module of the package, to be safe.
+    """
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return {"*"}
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level and current:
+                parts = current.split(".")
+                base = parts[: len(parts) - node.level + (1 if is_package else 0)]
+                module = ".".join(base + ([module] if module else []))
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+    return {m for m in found if m == PACKAGE or m.startswith(PACKAGE + ".")}
+
+
+def chapter_modules(root=ROOT):
+    """The ``k2l_course`` modules that the book's code cells import, directly or not.
+
+    Starts from the imports in every code cell of ``book/*.md`` (IPython
+    magics removed) and follows the imports inside the package's modules,
+    including those inside functions, until no new module appears.
+
+    Parameters
+    ----------
+    root : path-like
+
+    Returns
+    -------
+    set of str
+        Module names, e.g. ``{"k2l_course", "k2l_course.chip", ...}``.
+    """
+    root = Path(root)
+    todo = {PACKAGE}
+    for chapter in sorted((root / "book").glob("*.md")):
+        for cell in _CELL.findall(chapter.read_text()):
+            code = "\n".join(
+                "" if line.lstrip().startswith(("%", "!", ":")) else line for line in cell.splitlines()
+            )
+            code = re.sub(r"^---\n.*?^---\n", "", code, flags=re.S | re.M)  # cell options
+            todo |= _imported_modules(code)
+    seen = set()
+    while todo:
+        module = todo.pop()
+        seen.add(module)
+        path = _module_file(root, module)
+        if path is not None:
+            todo |= _imported_modules(path.read_text(), current=module, is_package=path.name == "__init__.py") - seen
+    if "*" in seen:  # some source did not parse: every module counts
+        return {_module_name(root, p) for p in (root / PACKAGE).rglob("*.py") if "__pycache__" not in p.parts}
+    return {m for m in seen if _module_file(root, m) is not None}
+
+
+def _module_name(root, path):
+    """``k2l_course/x/y.py`` -> ``k2l_course.x.y`` (a package's ``__init__.py`` -> the package)."""
+    parts = list(Path(path).relative_to(root).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
 def execution_inputs(root=ROOT):
     """The files whose content decides whether cached chapter outputs are still valid.
 
-    Every Python file of the ``k2l_course`` package (the chapters call it) and
-    the environment's lock file (the chapters run on it). Byte-code caches are
-    not inputs.
+    The source of every ``k2l_course`` module the chapters import, directly
+    or through other modules (:func:`chapter_modules`), and the environment's
+    lock file (the chapters run on it). Modules the chapters never reach (the
+    grader, the sandbox, the command line) are not inputs, so working on them
+    does not re-execute the book; byte-code caches are not inputs either.
 
     Parameters
     ----------
@@ -59,14 +153,14 @@ def execution_inputs(root=ROOT):
         Sorted, so the key does not depend on the file system's order.
     """
     root = Path(root)
-    package = root / "k2l_course"
+    package = root / PACKAGE
     if not package.is_dir():
         raise FileNotFoundError(f"{package} not found: is {root} the k2l repository?")
-    files = [p for p in package.rglob("*.py") if "__pycache__" not in p.parts]
+    files = [_module_file(root, m) for m in chapter_modules(root)]
     lock = root / "requirements" / "lock.txt"
     if lock.exists():
         files.append(lock)
-    return sorted(files, key=lambda p: p.relative_to(root).as_posix())
+    return sorted(set(files), key=lambda p: p.relative_to(root).as_posix())
 
 
 def execution_cache_key(root=ROOT):
@@ -104,10 +198,11 @@ def execution_cache_path(root=ROOT, prune=True):
     Returns
     -------
     pathlib.Path
-        ``<root>/_build/.jupyter_cache/<key>`` (not created here: myst-nb does).
+        ``<root>/_build/.jupyter_cache/<key>``, or ``$K2L_JUPYTER_CACHE/<key>``
+        (not created here: myst-nb does).
     """
     root = Path(root)
-    parent = root / CACHE_PARENT
+    parent = Path(os.environ.get("K2L_JUPYTER_CACHE") or root / CACHE_PARENT)
     path = parent / execution_cache_key(root)
     if prune and parent.is_dir():
         for other in parent.iterdir():

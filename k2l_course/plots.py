@@ -269,6 +269,8 @@ def discretized_rates(current, exact, loihi, safe_rate=LOIHI_SAFE_RATE, dt=DT):
 def layer_rates(rates_by_setting, target=None, safe_rate=LOIHI_SAFE_RATE, seed=None):
     """Mean firing rate of each layer's active neurons, for several settings.
 
+    A silent layer (0 Hz) gets no bar but the word "silent".
+
     Parameters
     ----------
     rates_by_setting : dict of str -> dict of str -> float
@@ -278,33 +280,38 @@ def layer_rates(rates_by_setting, target=None, safe_rate=LOIHI_SAFE_RATE, seed=N
     safe_rate : float, optional
         Loihi's safe ceiling to mark.
     seed : dict of str -> sequence of float, optional
-        setting label -> the seed's rates per layer, drawn as markers.
+        setting label -> the reference's rates per layer, drawn as black marks.
 
     Returns
     -------
     Figure
     """
-    fig, ax = figure(width=8.5, height=3.6)
+    fig, ax = figure(width=8.5, height=4.2)
     settings = list(rates_by_setting)
     width = 0.8 / max(len(settings), 1)
     x = np.arange(len(NEURON_LAYERS))
+    floor = 1.0  # Hz: the bottom of the log axis
     for i, label in enumerate(settings):
-        values = [max(rates_by_setting[label].get(name, 0.0), 1e-3) for name in NEURON_LAYERS]
-        bars = ax.bar(x + (i - (len(settings) - 1) / 2) * width, values, width, label=label, color=f"C{i}")
+        values = np.array([float(rates_by_setting[label].get(name, 0.0)) for name in NEURON_LAYERS])
+        centers = x + (i - (len(settings) - 1) / 2) * width
+        ax.bar(centers, np.where(values > 0, values, np.nan), width, bottom=0, label=label, color=f"C{i}")
+        for c, v in zip(centers, values):
+            if not v > 0:
+                ax.text(c, floor * 1.15, "silent", rotation=90, ha="center", va="bottom", fontsize="x-small", color=f"C{i}")
         if seed and label in seed:
-            ax.scatter(
-                [b.get_x() + b.get_width() / 2 for b in bars], seed[label], marker="_", s=250,
-                color="#222222", zorder=3, label="seed" if i == 0 else None,
-            )
+            ax.scatter(centers, seed[label], marker="_", s=250, color="#222222", zorder=3,
+                       label="reference" if i == next(j for j, s_ in enumerate(settings) if s_ in seed) else None)
     if target is not None:
         ax.axhline(target, color="#333333", lw=1, ls="--", label=f"target {target:g} Hz")
     if safe_rate is not None:
         ax.axhline(safe_rate, color="#d95f02", lw=1, ls=":", label=f"{safe_rate:g} Hz")
     ax.set_yscale("log")
+    top = max([floor * 10] + [float(v) for r in rates_by_setting.values() for v in r.values()])
+    ax.set_ylim(floor, top * 3)
     ax.set_xticks(x, NEURON_LAYERS)
     ax.set_xlabel("layer")
     ax.set_ylabel("mean rate of active neurons (Hz)")
-    ax.legend(fontsize="small", ncols=2, loc="upper right")
+    ax.legend(fontsize="small", ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.16))
     return fig
 
 

@@ -33,8 +33,7 @@ def repo_copy(tmp_path):
     shutil.copytree(ROOT / "k2l_course", tmp_path / "k2l_course", ignore=shutil.ignore_patterns("__pycache__"))
     (tmp_path / "requirements").mkdir()
     shutil.copy(ROOT / "requirements" / "lock.txt", tmp_path / "requirements" / "lock.txt")
-    (tmp_path / "book").mkdir()
-    (tmp_path / "book" / "02-activation.md").write_text("# a chapter\n")
+    shutil.copytree(ROOT / "book", tmp_path / "book", ignore=shutil.ignore_patterns("_static"))
     return tmp_path
 
 
@@ -50,10 +49,41 @@ def test_a_change_in_the_library_changes_the_cache_key(repo_copy):
     assert book.execution_cache_key(repo_copy) != before
 
 
-def test_a_new_library_module_changes_the_cache_key(repo_copy):
+def test_a_change_in_a_module_the_chapters_reach_only_indirectly_changes_the_key(repo_copy):
+    # no chapter imports k2l_course.emulator; chip does, inside a function
+    before = book.execution_cache_key(repo_copy)
+    emulator = repo_copy / "k2l_course" / "emulator.py"
+    emulator.write_text(emulator.read_text() + "\n# changed\n")
+    assert book.execution_cache_key(repo_copy) != before
+
+
+def test_a_new_module_counts_once_a_chapter_module_imports_it(repo_copy):
     before = book.execution_cache_key(repo_copy)
     (repo_copy / "k2l_course" / "newmodule.py").write_text("X = 1\n")
-    assert book.execution_cache_key(repo_copy) != before
+    assert book.execution_cache_key(repo_copy) == before, "a module nothing imports changed the key"
+    rates = repo_copy / "k2l_course" / "rates.py"
+    rates.write_text(rates.read_text() + "\n\ndef _helper():\n    from k2l_course import newmodule\n")
+    with_import = book.execution_cache_key(repo_copy)
+    assert with_import != before
+    (repo_copy / "k2l_course" / "newmodule.py").write_text("X = 2\n")
+    assert book.execution_cache_key(repo_copy) != with_import
+
+
+def test_modules_the_chapters_never_reach_do_not_change_the_key(repo_copy):
+    # working on the grader or the command line does not re-execute the book
+    before = book.execution_cache_key(repo_copy)
+    for name in ("cli.py", "book.py"):
+        path = repo_copy / "k2l_course" / name
+        path.write_text(path.read_text() + "\n# changed\n")
+    assert book.execution_cache_key(repo_copy) == before
+    assert {"k2l_course.evaluation", "k2l_course.plots", "k2l_course.stats"} <= book.chapter_modules(repo_copy)
+    assert "k2l_course.cli" not in book.chapter_modules(repo_copy)
+
+
+def test_a_chapter_that_does_not_parse_makes_every_module_count(repo_copy):
+    chapter = repo_copy / "book" / "02-activation.md"
+    chapter.write_text(chapter.read_text() + "\n```{code-cell} ipython3\nthis is not python(\n```\n")
+    assert "k2l_course.cli" in book.chapter_modules(repo_copy)
 
 
 def test_a_change_in_the_locked_environment_changes_the_cache_key(repo_copy):
@@ -63,16 +93,18 @@ def test_a_change_in_the_locked_environment_changes_the_cache_key(repo_copy):
     assert book.execution_cache_key(repo_copy) != before
 
 
-def test_byte_code_and_chapters_do_not_change_the_cache_key(repo_copy):
+def test_byte_code_and_prose_do_not_change_the_cache_key(repo_copy):
     # a changed chapter re-executes through jupyter-cache's own key (its code cells)
     before = book.execution_cache_key(repo_copy)
     (repo_copy / "k2l_course" / "__pycache__").mkdir(exist_ok=True)
     (repo_copy / "k2l_course" / "__pycache__" / "rates.cpython-311.pyc").write_bytes(b"\0junk")
-    (repo_copy / "book" / "02-activation.md").write_text("# the chapter, edited\n")
+    chapter = repo_copy / "book" / "02-activation.md"
+    chapter.write_text(chapter.read_text().replace("This chapter explains why", "This chapter shows why"))
     assert book.execution_cache_key(repo_copy) == before
 
 
-def test_the_cache_path_follows_the_key_and_drops_stale_caches(repo_copy):
+def test_the_cache_path_follows_the_key_and_drops_stale_caches(repo_copy, monkeypatch):
+    monkeypatch.delenv("K2L_JUPYTER_CACHE", raising=False)
     stale = repo_copy / "_build" / ".jupyter_cache" / "0123456789abcdef"
     stale.mkdir(parents=True)
     unrelated = repo_copy / "_build" / ".jupyter_cache" / "notes"
@@ -82,6 +114,11 @@ def test_the_cache_path_follows_the_key_and_drops_stale_caches(repo_copy):
     assert path.parent == repo_copy / "_build" / ".jupyter_cache"
     assert not stale.exists(), "a cache of other sources survived"
     assert unrelated.exists(), "a directory that is not a cache was removed"
+
+
+def test_the_cache_can_live_elsewhere_under_the_same_key(repo_copy, tmp_path, monkeypatch):
+    monkeypatch.setenv("K2L_JUPYTER_CACHE", str(tmp_path / "elsewhere"))
+    assert book.execution_cache_path(repo_copy) == tmp_path / "elsewhere" / book.execution_cache_key(repo_copy)
 
 
 def test_conf_py_executes_from_the_keyed_cache():
