@@ -44,6 +44,14 @@ CHAPTERS = sorted(p.stem for p in BOOK.glob("*.md"))
 #: A term that only chapter 2 explains, for the search test.
 SEARCH_TERM = "plateaus"
 SEARCH_PAGE = "02-activation"
+#: The chapters with an exercise, and its name.
+EXERCISES = {
+    "01-conversion": "ch1_conversion",
+    "02-activation": "ch2_activation",
+    "03-scaling": "ch3_scaling",
+    "04-training": "ch4_training",
+    "05-chip": "ch5_chip",
+}
 
 
 def _chromium_or_skip():
@@ -236,3 +244,21 @@ def test_hints_are_dropdowns_closed_by_default(visit):
 def test_solutions_are_not_on_the_student_site(site):
     for page in site.glob("*.html"):
         assert "k2l-solution" not in page.read_text(), f"{page.name} shows a solution"
+
+
+def test_the_instructor_build_includes_each_chapters_solution():
+    """``k2l book --solutions``: the same executed chapters, with the solutions shown."""
+    output = ROOT / "_build" / "instructor" / "html"
+    result = subprocess.run(
+        [sys.executable, "-m", "k2l_course.cli", "book", "--solutions", "--strict", "--output", str(output)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, "the instructor build failed:\n" + result.stdout[-4000:] + result.stderr[-8000:]
+    for chapter, exercise in EXERCISES.items():
+        html = (output / f"{chapter}.html").read_text()
+        solution = (ROOT / "solutions" / f"{exercise}.py").read_text()
+        first_def = next(line for line in solution.splitlines() if line.startswith("def "))
+        assert "k2l-solution" in html, f"{chapter}: no solution block in the instructor build"
+        assert first_def.split("(")[0].split()[-1] in html, f"{chapter}: the solution's code is missing"
