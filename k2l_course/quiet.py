@@ -47,12 +47,11 @@ def _stderr_muted():
     while it is imported, whatever the log level. Python errors raised inside
     the block still propagate, and are printed after stderr is restored.
     """
+    fd = 2  # the process's stderr, also when sys.stderr is replaced (pytest, Jupyter)
     try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, ValueError, OSError):  # no real stderr (e.g. captured)
-        yield
-        return
-    sys.stderr.flush()
+        sys.stderr.flush()
+    except (AttributeError, ValueError, OSError):
+        pass
     saved = os.dup(fd)
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:

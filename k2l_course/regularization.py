@@ -30,17 +30,12 @@ left the deeper layers too slow to respond within a 30 ms presentation.)
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
-import os
-import time
-from pathlib import Path
 
 import numpy as np
 
-from k2l_course import data as data_module
+from k2l_course import training
 from k2l_course.model import NEURON_LAYERS
-from k2l_course.training import EPOCHS, LEARNING_RATE, MINIBATCH, Trained, cache_dir
+from k2l_course.training import EPOCHS, TrainingConfig
 
 #: Default target range of each layer's mean active rate (Hz): around the seed's
 #: 200 Hz per-layer target, high enough that every layer answers within a
@@ -53,7 +48,7 @@ WEIGHT = 1e-3
 
 @dataclasses.dataclass(frozen=True)
 class RegularizationConfig:
-    """What a regularized training run depends on.
+    """A regularized training run: Loihi neurons, scale 1, a rate range per layer.
 
     Attributes
     ----------
@@ -68,8 +63,7 @@ class RegularizationConfig:
         Weight of the rate penalties in the loss.
     layers : tuple of str
         The layers whose rates are regularized.
-    epochs, minibatch : int
-    learning_rate : float
+    epochs : int
     seed : int
     n_train : int or None
         Train on the first ``n_train`` images only (tests); None for all.
@@ -82,25 +76,42 @@ class RegularizationConfig:
     weight: float = WEIGHT
     layers: tuple = NEURON_LAYERS
     epochs: int = EPOCHS
-    minibatch: int = MINIBATCH
-    learning_rate: float = LEARNING_RATE
     seed: int = 0
     n_train: int | None = None
 
     def __post_init__(self):
-        if not 0 <= self.low < self.high:
-            raise ValueError(f"need 0 <= low < high, got low={self.low}, high={self.high}")
-        unknown = set(self.layers) - set(NEURON_LAYERS)
-        if unknown:
-            raise ValueError(f"unknown layers {sorted(unknown)}; layers are {NEURON_LAYERS}")
+        self.training_config()  # validates the range and the layers
 
-    def key(self):
-        """A short hash of the configuration and of the code that trains."""
-        h = hashlib.sha256(json.dumps(dataclasses.asdict(self), sort_keys=True).encode())
-        here = Path(__file__).parent
-        for module in ("model.py", "conversion.py", "training.py", "regularization.py"):
-            h.update((here / module).read_bytes())
-        return h.hexdigest()[:16]
+    def training_config(self):
+        """The :class:`k2l_course.training.TrainingConfig` that trains this run."""
+        return TrainingConfig(
+            neuron=self.neuron,
+            scale_firing_rates=self.scale_firing_rates,
+            epochs=self.epochs,
+            seed=self.seed,
+            n_train=self.n_train,
+            rate_range=(float(self.low), float(self.high)),
+            rate_weight=float(self.weight),
+            rate_layers=tuple(self.layers),
+        )
+
+
+def load_or_train(config=RegularizationConfig(), mnist=None, progress=True):
+    """Parameters trained with rate regularization, training only if none are saved.
+
+    Parameters
+    ----------
+    config : RegularizationConfig
+    mnist : k2l_course.data.Mnist, optional
+    progress : bool
+        Show a progress bar while training.
+
+    Returns
+    -------
+    k2l_course.training.Trained
+        ``accuracy`` is the training accuracy over the last epoch.
+    """
+    return training.load_or_train(config.training_config(), mnist=mnist, progress=progress)
 
 
 def mean_active(rates):
@@ -170,97 +181,6 @@ def rate_range_loss(low=LOW_RATE, high=HIGH_RATE, amplitude=1.0):
 
     loss.__name__ = "rate_range_loss"
     return loss
-
-
-def params_path(config):
-    """The parameter file for ``config`` (without nengo-dl's ``.npz`` suffix)."""
-    return cache_dir() / "params" / f"regularized-{config.neuron}-x{config.scale_firing_rates:g}-{config.key()}"
-
-
-def load_or_train(config=RegularizationConfig(), mnist=None, progress=True):
-    """Parameters trained with rate regularization, training only if none are saved.
-
-    Parameters
-    ----------
-    config : RegularizationConfig
-    mnist : k2l_course.data.Mnist, optional
-    progress : bool
-        Show a progress bar while training.
-
-    Returns
-    -------
-    k2l_course.training.Trained
-        ``accuracy`` is the training accuracy over the last epoch.
-    """
-    base = params_path(config)
-    meta = base.with_suffix(".json")
-    if meta.exists() and base.with_name(base.name + ".npz").exists():
-        info = json.loads(meta.read_text())
-        return Trained(config, base, info["accuracy"], info["n_train"], info["seconds"], True)
-    return train(config, mnist=mnist, progress=progress)
-
-
-def train(config=RegularizationConfig(), mnist=None, progress=True):
-    """Train the seed network with Loihi neurons and rate penalties, and save its parameters.
-
-    Parameters
-    ----------
-    config : RegularizationConfig
-    mnist : k2l_course.data.Mnist, optional
-    progress : bool
-
-    Returns
-    -------
-    k2l_course.training.Trained
-    """
-    from k2l_course.conversion import convert
-    from k2l_course.model import build_seed_model
-    from k2l_course.quiet import import_stack
-    from k2l_course.training import _ProgressBar
-
-    tf, _, nengo_dl, _ = import_stack()
-    mnist = mnist or data_module.load_mnist()
-    n = config.n_train or len(mnist.train_images)
-    x = data_module.to_sequences(mnist.train_images[:n], 1)
-    y = data_module.label_sequences(mnist.train_labels[:n])
-    ignored = np.zeros((n, 1, 1), dtype=np.float32)  # the rate losses have no targets
-
-    seed_net = build_seed_model(seed=config.seed)
-    conv = convert(seed_net, config.neuron, config.scale_firing_rates, probes=True)
-    probes = {name: conv.probes[name] for name in config.layers}
-    losses = {conv.output: tf.losses.SparseCategoricalCrossentropy(from_logits=True)}
-    weights = {conv.output: 1.0}
-    for name, probe in probes.items():
-        losses[probe] = rate_range_loss(config.low, config.high, conv.amplitudes[name])
-        weights[probe] = config.weight
-    start = time.perf_counter()
-    with nengo_dl.Simulator(conv.net, seed=config.seed, minibatch_size=config.minibatch, progress_bar=False) as sim:
-        sim.compile(
-            optimizer=tf.optimizers.RMSprop(config.learning_rate),
-            loss=losses,
-            loss_weights=weights,
-            metrics={conv.output: tf.metrics.sparse_categorical_accuracy},
-        )
-        callbacks = [_ProgressBar(config.epochs, n // config.minibatch, "regularized")] if progress else []
-        targets = {conv.output: y, **{probe: ignored for probe in probes.values()}}
-        history = sim.fit({conv.input: x}, targets, epochs=config.epochs, verbose=0, callbacks=callbacks)
-        base = params_path(config)
-        base.parent.mkdir(parents=True, exist_ok=True)
-        tmp = base.with_name(base.name + ".tmp")
-        sim.save_params(str(tmp))
-    seconds = time.perf_counter() - start
-    os.replace(tmp.with_name(tmp.name + ".npz"), base.with_name(base.name + ".npz"))
-    acc_key = [k for k in history.history if k.endswith("sparse_categorical_accuracy")][0]
-    accuracy = float(history.history[acc_key][-1])
-    info = {
-        "config": dataclasses.asdict(config),
-        "accuracy": accuracy,
-        "n_train": n,
-        "seconds": seconds,
-        "final_losses": {k: float(v[-1]) for k, v in history.history.items()},
-    }
-    base.with_suffix(".json").write_text(json.dumps(info, indent=2))
-    return Trained(config, base, accuracy, n, seconds, False)
 
 
 def rate_landing(neuron_rates, low=LOW_RATE, high=HIGH_RATE):

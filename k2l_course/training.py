@@ -17,9 +17,11 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
+
 from k2l_course import data as data_module
 from k2l_course.conversion import convert
-from k2l_course.model import build_seed_model
+from k2l_course.model import NEURON_LAYERS, build_seed_model
 from k2l_course.quiet import import_stack
 
 #: The seed's training settings.
@@ -44,6 +46,14 @@ class TrainingConfig:
         Seeds the initial weights and nengo-dl's simulator.
     n_train : int or None
         Train on the first ``n_train`` images only (tests); None for all 60,000.
+    rate_range : tuple of (float, float) or None
+        Firing-rate regularization: add, for each layer of ``rate_layers``, a
+        loss that keeps its mean active rate in this range (Hz); see
+        :mod:`k2l_course.regularization`. None for plain training.
+    rate_weight : float
+        Weight of those rate losses against the cross-entropy.
+    rate_layers : tuple of str
+        The layers whose rates are regularized.
     """
 
     neuron: str = "relu"
@@ -53,12 +63,24 @@ class TrainingConfig:
     learning_rate: float = LEARNING_RATE
     seed: int = 0
     n_train: int | None = None
+    rate_range: tuple | None = None
+    rate_weight: float = 0.0
+    rate_layers: tuple = ()
+
+    def __post_init__(self):
+        if self.rate_range is not None:
+            low, high = self.rate_range
+            if not 0 <= low < high:
+                raise ValueError(f"need 0 <= low < high, got rate_range={self.rate_range}")
+            unknown = set(self.rate_layers) - set(NEURON_LAYERS)
+            if unknown:
+                raise ValueError(f"unknown layers {sorted(unknown)}; layers are {NEURON_LAYERS}")
 
     def key(self):
         """A short hash of the configuration and of the code that trains."""
         h = hashlib.sha256(json.dumps(dataclasses.asdict(self), sort_keys=True).encode())
         here = Path(__file__).parent
-        for module in ("model.py", "conversion.py", "training.py"):
+        for module in ("model.py", "conversion.py", "training.py", "regularization.py"):
             h.update((here / module).read_bytes())
         return h.hexdigest()[:16]
 
@@ -102,7 +124,8 @@ def cache_dir():
 
 def params_path(config):
     """The parameter file for ``config`` (without the ``.npz`` suffix nengo-dl adds)."""
-    return cache_dir() / "params" / f"{config.neuron}-x{config.scale_firing_rates:g}-{config.key()}"
+    kind = "regularized-" if config.rate_range is not None else ""
+    return cache_dir() / "params" / f"{kind}{config.neuron}-x{config.scale_firing_rates:g}-{config.key()}"
 
 
 def load_or_train(config=TrainingConfig(), mnist=None, progress=True):
@@ -148,16 +171,31 @@ def train(config=TrainingConfig(), mnist=None, progress=True):
     y = data_module.label_sequences(mnist.train_labels[:n])
 
     seed_net = build_seed_model(seed=config.seed)
-    conv = convert(seed_net, config.neuron, config.scale_firing_rates, probes=False)
+    regularized = config.rate_range is not None
+    conv = convert(seed_net, config.neuron, config.scale_firing_rates, probes=regularized)
+    losses = {conv.output: tf.losses.SparseCategoricalCrossentropy(from_logits=True)}
+    weights = {conv.output: 1.0}
+    targets = {conv.output: y}
+    if regularized:
+        from k2l_course.regularization import rate_range_loss
+
+        ignored = np.zeros((n, 1, 1), dtype=np.float32)  # the rate losses have no targets
+        for name in config.rate_layers:
+            probe = conv.probes[name]
+            losses[probe] = rate_range_loss(*config.rate_range, amplitude=conv.amplitudes[name])
+            weights[probe] = config.rate_weight
+            targets[probe] = ignored
+    label = ("regularized " if regularized else "") + config.neuron
     start = time.perf_counter()
     with nengo_dl.Simulator(conv.net, seed=config.seed, minibatch_size=config.minibatch, progress_bar=False) as sim:
         sim.compile(
             optimizer=tf.optimizers.RMSprop(config.learning_rate),
-            loss={conv.output: tf.losses.SparseCategoricalCrossentropy(from_logits=True)},
+            loss=losses,
+            loss_weights=weights,
             metrics={conv.output: tf.metrics.sparse_categorical_accuracy},
         )
-        callbacks = [_ProgressBar(config.epochs, n // config.minibatch, config.neuron)] if progress else []
-        history = sim.fit({conv.input: x}, {conv.output: y}, epochs=config.epochs, verbose=0, callbacks=callbacks)
+        callbacks = [_ProgressBar(config.epochs, n // config.minibatch, label)] if progress else []
+        history = sim.fit({conv.input: x}, targets, epochs=config.epochs, verbose=0, callbacks=callbacks)
         base = params_path(config)
         base.parent.mkdir(parents=True, exist_ok=True)
         tmp = base.with_name(base.name + ".tmp")
@@ -166,7 +204,13 @@ def train(config=TrainingConfig(), mnist=None, progress=True):
     os.replace(tmp.with_name(tmp.name + ".npz"), base.with_name(base.name + ".npz"))
     acc_key = [k for k in history.history if k.endswith("sparse_categorical_accuracy")][0]
     accuracy = float(history.history[acc_key][-1])
-    info = {"config": dataclasses.asdict(config), "accuracy": accuracy, "n_train": n, "seconds": seconds}
+    info = {
+        "config": dataclasses.asdict(config),
+        "accuracy": accuracy,
+        "n_train": n,
+        "seconds": seconds,
+        "final_losses": {k: float(v[-1]) for k, v in history.history.items()},
+    }
     base.with_suffix(".json").write_text(json.dumps(info, indent=2))
     return Trained(config, base, accuracy, n, seconds, False)
 

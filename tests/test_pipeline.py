@@ -84,3 +84,18 @@ def test_last_step_predictions():
     output[0, -1, 1] = 1
     output[1, -1, 0] = 1
     assert evaluation.last_step_predictions(output).tolist() == [1, 0]
+
+
+def test_rate_regularized_training_is_plain_training_plus_rate_losses(mnist, private_cache):
+    import json
+
+    from k2l_course import regularization
+
+    config = regularization.RegularizationConfig(n_train=2000, epochs=1)
+    trained = regularization.load_or_train(config, mnist, progress=False)
+    assert trained.params.name.startswith("regularized-loihi-relu-x1-")
+    assert trained.config == config.training_config()
+    info = json.loads(trained.params.with_suffix(".json").read_text())
+    # One loss per regularized layer besides the output's cross-entropy.
+    assert all(f"{name}_loss" in info["final_losses"] for name in config.layers)
+    assert regularization.load_or_train(config, mnist, progress=False).from_cache
