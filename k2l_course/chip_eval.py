@@ -101,7 +101,15 @@ _WORKER = {}
 
 
 def _init_worker(params, emulator):
+    import warnings
+
     from k2l_course import chip, data
+    from k2l_course.quiet import silence
+
+    silence()
+    # nengo-loihi's emulator fills integer state arrays with NaN before setting
+    # them; NumPy 1.24 reports that cast, and the values are then overwritten.
+    warnings.filterwarnings("ignore", message="invalid value encountered in cast", category=RuntimeWarning)
     from k2l_course.model import build_seed_model
 
     mnist = data.load_mnist()

@@ -89,6 +89,7 @@ def evaluate(
     n_rates=100,
     layers=True,
     progress=False,
+    seed=0,
 ):
     """Evaluate trained parameters with the given neurons in nengo-dl.
 
@@ -114,6 +115,9 @@ def evaluate(
         Probe the layers (rates, activities); False measures only the accuracy.
     progress : bool
         Show a progress bar over minibatches.
+    seed : int
+        Seeds the nengo-dl simulator (initial neuron states), so a rerun gives
+        the same numbers.
 
     Returns
     -------
@@ -127,7 +131,7 @@ def evaluate(
     batch = minibatch * max(1, BATCH_IMAGES // minibatch)
     outputs, active, all_rates = [], {k: [] for k in conv.probes}, {k: [] for k in conv.probes}
     neuron_rates, activities = {k: [] for k in conv.probes}, {}
-    with nengo_dl.Simulator(conv.net, minibatch_size=minibatch, progress_bar=False) as sim:
+    with nengo_dl.Simulator(conv.net, minibatch_size=minibatch, progress_bar=False, seed=seed) as sim:
         sim.load_params(str(params))
         bar = trange(n, desc=f"evaluating ({settings_label(neuron)})", unit="image", leave=False, disable=not progress)
         for start in range(0, n, batch):
