@@ -26,7 +26,7 @@ from tqdm.auto import trange
 from k2l_course import data as data_module
 from k2l_course.conversion import convert
 from k2l_course.model import ON_CHIP_LAYERS
-from k2l_course.quiet import import_stack
+from k2l_course import stack
 from k2l_course.stats import Accuracy
 
 #: How long each image is shown (s): 30 steps of 1 ms.
@@ -96,7 +96,7 @@ def deploy(
     -------
     Deployment
     """
-    _, _, nengo_dl, nengo_loihi = import_stack()
+    nengo_dl, nengo_loihi = stack.nengo_dl, stack.nengo_loihi
     conv = convert(seed_net, "loihi-relu", scale_firing_rates, synapse, probes=probe_layers)
     net = conv.net
     with nengo_dl.Simulator(net, progress_bar=False) as sim:
@@ -132,7 +132,7 @@ def present(deployment, images):
     Deployment
         Sharing the network with ``deployment`` (whose input now presents ``images``).
     """
-    _, nengo, _, _ = import_stack()
+    nengo = stack.nengo
     flat = data_module.to_sequences(images, 1)[:, 0, :]
     deployment.converted.input.output = nengo.processes.PresentInput(
         flat, presentation_time=deployment.presentation_time
@@ -142,7 +142,7 @@ def present(deployment, images):
 
 def simulator_class(name):
     """The simulator of an emulator name: ``"stock"`` (nengo-loihi's) or ``"fast"`` (bit-exact, faster)."""
-    _, _, _, nengo_loihi = import_stack()
+    nengo_loihi = stack.nengo_loihi
     if name == "stock":
         return nengo_loihi.Simulator
     if name == "fast":
@@ -211,7 +211,7 @@ def run(deployment, labels=None, simulator=None, progress=False):
     -------
     ChipRun
     """
-    _, _, _, nengo_loihi = import_stack()
+    nengo_loihi = stack.nengo_loihi
     simulator = simulator or nengo_loihi.Simulator
     conv = deployment.converted
     start = time.perf_counter()

@@ -36,7 +36,9 @@ import inspect
 import math
 import re
 
-from k2l_course.quiet import import_stack
+from tabulate import tabulate
+
+from k2l_course import stack
 
 #: The per-core resources, in the order of ``LoihiBlock.utilization()``.
 RESOURCES = ("compartments", "in-axons", "out-axons", "synapses")
@@ -57,9 +59,7 @@ def core_limits():
     dict of str -> int
         By resource name of :data:`RESOURCES`.
     """
-    import_stack()
-    from nengo_loihi import block
-
+    block = stack.nengo_loihi.block
     return {
         "compartments": block.MAX_COMPARTMENTS,
         "in-axons": block.MAX_IN_AXONS,
@@ -75,9 +75,7 @@ def cores_per_chip():
     (``nengo_loihi/hardware/allocators.py``, ``Greedy(cores_per_chip=128)``)
     hold the number as a default and refuse more.
     """
-    import_stack()
-    from nengo_loihi.hardware.allocators import Greedy
-
+    Greedy = stack.nengo_loihi.hardware.allocators.Greedy
     return inspect.signature(Greedy).parameters["cores_per_chip"].default
 
 
@@ -202,9 +200,8 @@ def build_unvalidated(net, dt=0.001):
     -------
     nengo_loihi.builder.Model
     """
-    import_stack()
-    from nengo_loihi.builder import Model
-    from nengo_loihi.builder.builder import ValidationLevel
+    builder = stack.nengo_loihi.builder
+    Model, ValidationLevel = builder.Model, builder.builder.ValidationLevel
 
     model = Model(dt=dt, label="chipfit")
     model.validation_level = ValidationLevel.NONE
@@ -214,15 +211,13 @@ def build_unvalidated(net, dt=0.001):
 
 def build_error(model):
     """The ``BuildError`` message nengo-loihi's validation gives a built model, or None."""
-    _, nengo, _, _ = import_stack()
-    from nengo_loihi.builder.builder import ValidationLevel
-    from nengo_loihi.builder.validate import validate_model
-
+    builder = stack.nengo_loihi.builder
+    ValidationLevel, validate_model = builder.builder.ValidationLevel, builder.validate.validate_model
     level = model.validation_level
     model.validation_level = ValidationLevel.MINIMAL
     try:
         validate_model(model)
-    except nengo.exceptions.BuildError as error:
+    except stack.nengo.exceptions.BuildError as error:
         return str(error)
     finally:
         model.validation_level = level
@@ -260,7 +255,7 @@ def set_block_shapes(deployment, seed_net, shapes):
         Block shape per layer name; None (or a missing layer) leaves the layer
         to nengo-loihi's automatic split.
     """
-    _, _, _, nengo_loihi = import_stack()
+    nengo_loihi = stack.nengo_loihi
     from k2l_course.model import ON_CHIP_LAYERS
 
     for name in ON_CHIP_LAYERS:
@@ -330,18 +325,10 @@ def format_table(report):
             cells.append(f"{block.used[r]:,} ({block.percent(r):.1f}%){mark}")
         cells.append("yes" if block.fits else "NO")
         rows.append(cells)
-    widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows)]
-
-    def line(cells):
-        return "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
-
     limits = report.blocks[0].limits if report.blocks else core_limits()
-    out = []
-    if report.label:
-        out.append(report.label)
-    out += [line(headers), line(["-" * w for w in widths])]
-    out += [line(r) for r in rows]
-    out.append(line(["limit per core"] + [f"{limits[r]:,}" for r in RESOURCES] + [""]))
+    rows.append(["limit per core"] + [f"{limits[r]:,}" for r in RESOURCES] + [""])
+    out = [report.label] if report.label else []
+    out.append(tabulate(rows, headers, colalign=("left",) + ("right",) * (len(headers) - 1), disable_numparse=True))
     out.append(
         f"{report.n_cores} cores (one block per core) on {report.n_chips} chip(s) "
         f"of {report.cores_per_chip} cores"

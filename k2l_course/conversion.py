@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 
 from k2l_course.model import NEURON_LAYERS, OUTPUT_LAYER
-from k2l_course.quiet import import_stack
+from k2l_course import stack
 
 #: Neuron types by the names the course uses.
 NEURON_NAMES = ("relu", "spiking-relu", "loihi-relu")
@@ -36,7 +36,7 @@ def neuron_type(name):
         ``nengo_loihi.neurons.LoihiSpikingRectifiedLinear``. A neuron type
         instance is returned as it is.
     """
-    _, nengo, _, nengo_loihi = import_stack()
+    nengo, nengo_loihi = stack.nengo, stack.nengo_loihi
     if isinstance(name, nengo.neurons.NeuronType):
         return name
     types = {
@@ -47,12 +47,6 @@ def neuron_type(name):
     if name not in types:
         raise ValueError(f"unknown neuron type {name!r}; choose one of {', '.join(NEURON_NAMES)}")
     return types[name]()
-
-
-def is_spiking(neuron):
-    """Whether a neuron type (or its name) emits spikes rather than rates."""
-    _, nengo, _, _ = import_stack()
-    return isinstance(neuron_type(neuron), (nengo.SpikingRectifiedLinear, nengo.LIF))
 
 
 @dataclasses.dataclass
@@ -118,7 +112,7 @@ def convert(seed_net, neuron="relu", scale_firing_rates=1, synapse=None, probes=
     -------
     Converted
     """
-    tf, nengo, nengo_dl, _ = import_stack()
+    tf, nengo, nengo_dl = stack.tf, stack.nengo, stack.nengo_dl
     scales = layer_scales(scale_firing_rates)
     if isinstance(scale_firing_rates, dict):
         converter_scale = {seed_net.layer(name): s for name, s in scales.items()}

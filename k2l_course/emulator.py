@@ -50,9 +50,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse
 
-from k2l_course.quiet import import_stack
+from k2l_course import stack
 
-_, nengo, _, nengo_loihi = import_stack()
+nengo, nengo_loihi = stack.nengo, stack.nengo_loihi
 
 from nengo_loihi.builder.discretize import Q_BITS, U_BITS  # noqa: E402
 from nengo_loihi.emulator import interface as stock  # noqa: E402
@@ -603,7 +603,7 @@ def seed_deployment(images, params=None, weight_gain=RANDOM_WEIGHT_GAIN, seed=0,
     from k2l_course.conversion import convert
     from k2l_course.model import build_seed_model
 
-    _, _, nengo_dl, _ = import_stack()
+    nengo_dl = stack.nengo_dl
     seed_net = build_seed_model(seed=seed)
     if params is not None:
         return chip.deploy(seed_net, params, images, probe_layers=probe_layers)

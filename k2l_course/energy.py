@@ -25,6 +25,9 @@ import dataclasses
 import re
 
 import numpy as np
+from tabulate import tabulate
+
+from k2l_course import stack
 
 #: Joules per picojoule.
 PJ = 1e-12
@@ -336,9 +339,7 @@ def ann_macs(model):
     dict of str -> int
         By layer name, for the Conv2D and Dense layers, in model order.
     """
-    from k2l_course.quiet import import_stack
-
-    tf, _, _, _ = import_stack()
+    tf = stack.tf
     macs = {}
     for layer in model.layers:
         if isinstance(layer, tf.keras.layers.Conv2D):
@@ -382,18 +383,17 @@ def format_report(activity, estimate, macs=None):
     """A plain-text summary: activity per layer, energy per inference, ANN MACs."""
     n = activity.n_inferences
     lines = [f"per inference (mean of {n}):"]
-    header = f"{'layer':<10}{'cores':>6}{'spikes':>10}{'synaptic ops':>15}{'neuron updates':>16}{'ANN MACs':>12}"
-    lines += [header, "-" * len(header)]
     cores = {}
     for b in activity.blocks:
         cores[b.layer] = cores.get(b.layer, 0) + 1
     spikes, ops, updates = (activity.by_layer(f) for f in ("spikes", "synaptic_ops", "neuron_updates"))
-    for layer in cores:
-        mac = f"{macs[layer]:,}" if macs and layer in macs else "-"
-        lines.append(
-            f"{layer:<10}{cores[layer]:>6}{spikes[layer] / n:>10,.0f}{ops[layer] / n:>15,.0f}"
-            f"{updates[layer] / n:>16,.0f}{mac:>12}"
-        )
+    rows = [
+        [layer, cores[layer], f"{spikes[layer] / n:,.0f}", f"{ops[layer] / n:,.0f}", f"{updates[layer] / n:,.0f}",
+         f"{macs[layer]:,}" if macs and layer in macs else "-"]  # fmt: skip
+        for layer in cores
+    ]
+    headers = ["layer", "cores", "spikes", "synaptic ops", "neuron updates", "ANN MACs"]
+    lines.append(tabulate(rows, headers, colalign=("left",) + ("right",) * 5, disable_numparse=True))
     lines.append(f"host spikes into the chip: {activity.input_spikes / n:,.0f}")
     lines.append("energy (dynamic, Davies et al. 2018 figures):")
     for kind, joules in estimate.as_dict().items():

@@ -15,7 +15,7 @@ from tqdm.auto import trange
 
 from k2l_course import data as data_module
 from k2l_course.conversion import convert
-from k2l_course.quiet import import_stack
+from k2l_course import stack
 from k2l_course.rates import active_rates
 from k2l_course.stats import Accuracy
 
@@ -123,7 +123,7 @@ def evaluate(
     -------
     Evaluation
     """
-    _, _, nengo_dl, _ = import_stack()
+    nengo_dl = stack.nengo_dl
     n = len(images)
     conv = convert(seed_net, neuron, scale_firing_rates, synapse, probes=layers)
     with conv.net:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from k2l_course.quiet import import_stack
+from k2l_course import stack
 
 #: The layers with neurons, in order (the ones we probe and scale).
 NEURON_LAYERS = ("to-spikes", "conv0", "conv1", "dense0")
@@ -76,7 +76,7 @@ def build_seed_model(seed=0):
     -------
     SeedNetwork
     """
-    tf, _, _, _ = import_stack()
+    tf = stack.tf
     tf.keras.backend.clear_session()
     # Seeds Python's, NumPy's and TensorFlow's generators (Keras's unseeded
     # initializers draw from the latter).

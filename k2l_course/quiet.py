@@ -1,7 +1,7 @@
 """Keep TensorFlow, CUDA and nengo start-up noise out of the course's output.
 
-Import this module before TensorFlow is imported (every module of the
-package that needs TensorFlow does so through :func:`import_stack`).
+Import this module before TensorFlow is imported (the package imports the
+stack only through :mod:`k2l_course.stack`, which does so).
 """
 
 import contextlib
@@ -40,7 +40,7 @@ def silence():
 
 
 @contextlib.contextmanager
-def _stderr_muted():
+def stderr_muted():
     """Silence file descriptor 2 itself, for C++ logs that ignore TF_CPP_MIN_LOG_LEVEL.
 
     TensorFlow 2.12 prints "TF-TRT Warning: Could not find TensorRT" from C++
@@ -62,24 +62,3 @@ def _stderr_muted():
         os.close(saved)
         os.close(devnull)
 
-
-def import_stack():
-    """Import TensorFlow, nengo, nengo-dl and nengo-loihi quietly.
-
-    Returns
-    -------
-    tuple
-        The modules ``(tf, nengo, nengo_dl, nengo_loihi)``.
-    """
-    silence()
-    with _stderr_muted():
-        import tensorflow as tf
-
-        tf.get_logger().setLevel(logging.ERROR)
-        tf.autograph.set_verbosity(0)
-        import nengo
-        import nengo_dl
-        import nengo_loihi
-
-    silence()
-    return tf, nengo, nengo_dl, nengo_loihi

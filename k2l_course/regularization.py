@@ -9,17 +9,12 @@ outside it. The network then learns weights whose rates land where Loihi
 represents them faithfully (below about 250 Hz) and high enough to carry
 information in a 30 ms presentation.
 
-The penalty of one layer, for a minibatch, is on the measure the course uses
-everywhere, the mean rate of the layer's active neurons (neurons with a rate
-above zero, averaged over the minibatch's examples):
-
-    penalty = (max(0, low - m) + max(0, m - high))**2        (Hz**2)
-
-The total loss is the output's cross-entropy plus ``weight`` times the sum of
-the layers' penalties. Unlike the seed's single scale, this acts on every layer
-separately (like per-layer scaling), and unlike per-layer scaling it acts
-during training, with the Loihi neurons' discretized rates, so the weights
-adapt to the rates they will run at.
+The penalty of one layer is defined in :mod:`k2l_course.losses`. The total loss
+is the output's cross-entropy plus ``weight`` times the sum of the layers'
+penalties. Unlike the seed's single scale, this acts on every layer separately
+(like per-layer scaling), and unlike per-layer scaling it acts during training,
+with the Loihi neurons' discretized rates, so the weights adapt to the rates
+they will run at.
 
 (A per-neuron variant, as in the nengo-loihi CIFAR-10 example, puts a range on
 a high percentile of each neuron's rates instead. On MNIST it fights the
@@ -34,14 +29,10 @@ import dataclasses
 import numpy as np
 
 from k2l_course import training
+from k2l_course.losses import HIGH_RATE, LOW_RATE
 from k2l_course.model import NEURON_LAYERS
 from k2l_course.training import EPOCHS, TrainingConfig
 
-#: Default target range of each layer's mean active rate (Hz): around the seed's
-#: 200 Hz per-layer target, high enough that every layer answers within a
-#: 30 ms presentation, and not beyond Loihi's faithful region.
-LOW_RATE = 150.0
-HIGH_RATE = 250.0
 #: Weight of the rate penalties (Hz**2) against the cross-entropy.
 WEIGHT = 1e-3
 
@@ -112,75 +103,6 @@ def load_or_train(config=RegularizationConfig(), mnist=None, progress=True):
         ``accuracy`` is the training accuracy over the last epoch.
     """
     return training.load_or_train(config.training_config(), mnist=mnist, progress=progress)
-
-
-def mean_active(rates):
-    """Mean rate of the active (nonzero) entries of ``rates``; 0 if none is active.
-
-    Parameters
-    ----------
-    rates : ndarray
-        Rates (Hz) of a layer's neurons, any shape (examples, [steps,] neurons).
-
-    Returns
-    -------
-    float
-    """
-    rates = np.asarray(rates, dtype=np.float64)
-    active = rates > 0
-    return float(rates[active].mean()) if active.any() else 0.0
-
-
-def range_penalty(rates, low=LOW_RATE, high=HIGH_RATE):
-    """The rate penalty of one layer, in NumPy (the reference for :func:`rate_range_loss`).
-
-    Parameters
-    ----------
-    rates : ndarray
-        Rates (Hz) of the layer's neurons over a minibatch, any shape.
-    low, high : float
-        Target range of the mean active rate (Hz).
-
-    Returns
-    -------
-    float
-        ``(max(0, low - m) + max(0, m - high))**2`` with ``m`` the mean active
-        rate; 0 when it lies in the range.
-    """
-    m = mean_active(rates)
-    return float((max(0.0, low - m) + max(0.0, m - high)) ** 2)
-
-
-def rate_range_loss(low=LOW_RATE, high=HIGH_RATE, amplitude=1.0):
-    """A Keras loss for a neuron probe: the layer's rate penalty.
-
-    Parameters
-    ----------
-    low, high : float
-        See :func:`range_penalty`.
-    amplitude : float
-        The neurons' output amplitude; probe values divided by it are rates (Hz).
-
-    Returns
-    -------
-    callable
-        ``loss(y_true, y_pred)``; ``y_true`` is ignored (pass any array of
-        shape ``(n, 1, 1)``), ``y_pred`` has shape (batch, steps, neurons).
-        Which neurons count as active is not differentiated; their rates are.
-    """
-    from k2l_course.quiet import import_stack
-
-    tf, _, _, _ = import_stack()
-
-    def loss(y_true, y_pred):
-        rates = y_pred / amplitude
-        active = tf.stop_gradient(tf.cast(rates > 0, rates.dtype))
-        m = tf.reduce_sum(rates * active) / tf.maximum(tf.reduce_sum(active), 1.0)
-        outside = tf.nn.relu(low - m) + tf.nn.relu(m - high)
-        return tf.square(outside)
-
-    loss.__name__ = "rate_range_loss"
-    return loss
 
 
 def rate_landing(neuron_rates, low=LOW_RATE, high=HIGH_RATE):

@@ -21,8 +21,9 @@ import numpy as np
 
 from k2l_course import data as data_module
 from k2l_course.conversion import convert
+from k2l_course.losses import rate_range_loss
 from k2l_course.model import NEURON_LAYERS, build_seed_model
-from k2l_course.quiet import import_stack
+from k2l_course import stack
 
 #: The seed's training settings.
 LEARNING_RATE = 1e-3
@@ -80,7 +81,7 @@ class TrainingConfig:
         """A short hash of the configuration and of the code that trains."""
         h = hashlib.sha256(json.dumps(dataclasses.asdict(self), sort_keys=True).encode())
         here = Path(__file__).parent
-        for module in ("model.py", "conversion.py", "training.py", "regularization.py"):
+        for module in ("model.py", "conversion.py", "training.py", "losses.py", "regularization.py"):
             h.update((here / module).read_bytes())
         return h.hexdigest()[:16]
 
@@ -164,7 +165,8 @@ def train(config=TrainingConfig(), mnist=None, progress=True):
     -------
     Trained
     """
-    tf, _, nengo_dl, _ = import_stack()
+    tf, nengo_dl = stack.tf, stack.nengo_dl
+    from tqdm.keras import TqdmCallback  # imports Keras: only once the stack is loaded quietly
     mnist = mnist or data_module.load_mnist()
     n = config.n_train or len(mnist.train_images)
     x = data_module.to_sequences(mnist.train_images[:n], 1)
@@ -177,8 +179,6 @@ def train(config=TrainingConfig(), mnist=None, progress=True):
     weights = {conv.output: 1.0}
     targets = {conv.output: y}
     if regularized:
-        from k2l_course.regularization import rate_range_loss
-
         ignored = np.zeros((n, 1, 1), dtype=np.float32)  # the rate losses have no targets
         for name in config.rate_layers:
             probe = conv.probes[name]
@@ -194,7 +194,7 @@ def train(config=TrainingConfig(), mnist=None, progress=True):
             loss_weights=weights,
             metrics={conv.output: tf.metrics.sparse_categorical_accuracy},
         )
-        callbacks = [_ProgressBar(config.epochs, n // config.minibatch, label)] if progress else []
+        callbacks = [TqdmCallback(verbose=0, desc=f"training ({label})", leave=False)] if progress else []
         history = sim.fit({conv.input: x}, targets, epochs=config.epochs, verbose=0, callbacks=callbacks)
         base = params_path(config)
         base.parent.mkdir(parents=True, exist_ok=True)
@@ -214,26 +214,3 @@ def train(config=TrainingConfig(), mnist=None, progress=True):
     base.with_suffix(".json").write_text(json.dumps(info, indent=2))
     return Trained(config, base, accuracy, n, seconds, False)
 
-
-class _ProgressBar:
-    """A Keras callback that shows training progress with tqdm."""
-
-    def __new__(cls, epochs, steps, label):
-        tf, _, _, _ = import_stack()
-        from tqdm.auto import tqdm
-
-        class Bar(tf.keras.callbacks.Callback):
-            def on_train_begin(self, logs=None):
-                self.bar = tqdm(total=epochs * steps, desc=f"training ({label})", unit="batch", leave=False)
-
-            def on_train_batch_end(self, batch, logs=None):
-                self.bar.update(1)
-                if logs:
-                    acc = [v for k, v in logs.items() if k.endswith("accuracy")]
-                    if acc:
-                        self.bar.set_postfix(accuracy=f"{acc[0]:.4f}", refresh=False)
-
-            def on_train_end(self, logs=None):
-                self.bar.close()
-
-        return Bar()

@@ -267,7 +267,7 @@ def test_softmax_rows_are_probabilities():
 
 
 def test_the_rate_penalty_is_zero_inside_the_range_and_quadratic_outside():
-    from k2l_course.regularization import range_penalty
+    from k2l_course.losses import range_penalty
 
     inside = np.array([[0.0, 150.0, 250.0], [0.0, 200.0, 0.0]])  # mean active rate 200
     assert range_penalty(inside, 150, 250) == 0.0
@@ -277,7 +277,7 @@ def test_the_rate_penalty_is_zero_inside_the_range_and_quadratic_outside():
 
 
 def test_the_training_loss_matches_the_numpy_penalty():
-    from k2l_course.regularization import range_penalty, rate_range_loss
+    from k2l_course.losses import range_penalty, rate_range_loss
 
     rng = np.random.default_rng(0)
     for scale in (0.3, 1.0, 3.0):

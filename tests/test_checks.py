@@ -282,7 +282,7 @@ def test_fail_messages_are_what_the_student_sees():
 
 @pytest.fixture(scope="module")
 def stack():
-    from k2l_course.quiet import import_stack
+    from k2l_course.stack import import_stack
 
     return import_stack()
 

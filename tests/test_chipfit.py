@@ -8,7 +8,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from k2l_course import chipfit  # noqa: E402
-from k2l_course.quiet import import_stack  # noqa: E402
+from k2l_course.stack import import_stack  # noqa: E402
 
 tf, nengo, nengo_dl, nengo_loihi = import_stack()
 

@@ -9,7 +9,7 @@ currents, decoded outputs -- and the final chip state to be equal bit for bit.
 import numpy as np
 import pytest
 
-from k2l_course.quiet import import_stack
+from k2l_course.stack import import_stack
 
 tf, nengo, nengo_dl, nengo_loihi = import_stack()
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from k2l_course import emulator, energy
-from k2l_course.quiet import import_stack
+from k2l_course.stack import import_stack
 
 tf, nengo, nengo_dl, nengo_loihi = import_stack()
 

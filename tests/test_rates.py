@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from k2l_course import rates
-from k2l_course.quiet import import_stack
+from k2l_course.stack import import_stack
 
 
 @pytest.fixture(scope="module")

@@ -95,9 +95,9 @@ def preload(names):
         if parts[0] in PRELOADABLE or parts[0] in sys.stdlib_module_names:
             wanted.add(name)
     if {name.split(".")[0] for name in wanted} & _STACK and "nengo_loihi" not in sys.modules:
-        from k2l_course import quiet
+        from k2l_course import stack
 
-        quiet.import_stack()
+        stack.import_stack()
     for name in sorted(wanted):
         if name in sys.modules:
             continue
