@@ -194,7 +194,9 @@ def train(config=TrainingConfig(), mnist=None, progress=True):
             loss_weights=weights,
             metrics={conv.output: tf.metrics.sparse_categorical_accuracy},
         )
-        callbacks = [TqdmCallback(verbose=0, desc=f"training ({label})", leave=False)] if progress else []
+        bar = TqdmCallback(epochs=config.epochs, data_size=n, batch_size=config.minibatch, desc=f"training ({label})",
+                           leave=False)  # fmt: skip
+        callbacks = [bar] if progress else []
         history = sim.fit({conv.input: x}, targets, epochs=config.epochs, verbose=0, callbacks=callbacks)
         base = params_path(config)
         base.parent.mkdir(parents=True, exist_ok=True)
