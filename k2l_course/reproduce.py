@@ -22,6 +22,8 @@ import json
 import time
 from pathlib import Path
 
+from tabulate import tabulate
+
 from k2l_course import seed as seed_ref
 from k2l_course.model import NEURON_LAYERS
 from k2l_course.rates import TARGET_RATE, scales_for_target
@@ -280,21 +282,20 @@ def seed_study(seeds=STUDY_SEEDS, n_test=N_SEED, progress=True, log=print):
 
 def format_study(rows):
     """A plain-text table of :func:`seed_study`."""
-    lines = [f"{'seed':>4} {'to-spikes kernel':<26} {'ReLU acc':>8} {'to-spikes Hz':>12} {'over cap':>8} {'passed':>6} {'dense0 spk/img':>14}  Loihi x100"]
-    for r in rows:
-        lines.append(
-            f"{r['seed']:>4} {str(r['to_spikes_kernel']):<26} {100 * r['relu']['accuracy']:>7.0f}% "
-            f"{r['relu_rates_hz']['to-spikes']:>12.1f} {100 * r['to_spikes_over_cap']:>7.0f}% {r['to_spikes_passed']:>6.2f} "
-            f"{r['dense0_spikes_per_neuron']:>14.3f}  {str(Accuracy(r['loihi_x100']['correct'], r['loihi_x100']['n']))}"
-        )
-    return "\n".join(lines)
+    headers = ["seed", "to-spikes kernel", "ReLU acc", "to-spikes Hz", "over cap", "passed", "dense0 spk/img", "Loihi x100"]
+    table = [
+        [r["seed"], str(r["to_spikes_kernel"]), f"{100 * r['relu']['accuracy']:.0f}%",
+         f"{r['relu_rates_hz']['to-spikes']:.1f}", f"{100 * r['to_spikes_over_cap']:.0f}%", f"{r['to_spikes_passed']:.2f}",
+         f"{r['dense0_spikes_per_neuron']:.3f}", str(Accuracy(r["loihi_x100"]["correct"], r["loihi_x100"]["n"]))]  # fmt: skip
+        for r in rows
+    ]
+    return tabulate(table, headers, colalign=("right", "left", *["right"] * 5, "left"), disable_numparse=True)
 
 
 def format_table(stages):
     """A plain-text table of our numbers beside the seed's."""
-    lines = [
-        f"{'stage':<22} {'ours (95% CI)':<34} {'first 100':>9} {'seed':>6} {'docs':>6} {'time':>7}  rates Hz (to-spikes, conv0, conv1, dense0)",
-    ]
+    headers = ["stage", "ours (95% CI)", "first 100", "seed", "docs", "time", "rates Hz (to-spikes, conv0, conv1, dense0)"]
+    table = []
     for s in stages:
         n_seed, text, docs = seed_ref.ACCURACY[s.key]
         first = f"{100 * s.accuracy_seed_n.value:.0f}%" if s.accuracy_seed_n else "-"
@@ -302,10 +303,8 @@ def format_table(stages):
         seed_rates = seed_ref.RATES.get(s.key)
         if seed_rates:
             rates += "  (seed " + ", ".join(f"{r:g}" for r in seed_rates) + ")"
-        lines.append(
-            f"{s.key:<22} {str(s.accuracy):<34} {first:>9} {100 * text:>5.1f}% {100 * docs:>5.1f}% {s.seconds:>6.1f}s  {rates}"
-        )
-    return "\n".join(lines)
+        table.append([s.key, str(s.accuracy), first, f"{100 * text:.1f}%", f"{100 * docs:.1f}%", f"{s.seconds:.1f}s", rates])
+    return tabulate(table, headers, colalign=("left", "left", *["right"] * 4, "left"), disable_numparse=True)
 
 
 def add_arguments(parser):
