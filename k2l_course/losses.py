@@ -16,12 +16,13 @@ from __future__ import annotations
 import numpy as np
 
 from k2l_course import stack
+from k2l_course.rates import FAITHFUL_RATE
 
 #: Default target range of each layer's mean active rate (Hz): around the seed's
 #: 200 Hz per-layer target, high enough that every layer answers within a
 #: 30 ms presentation, and not beyond Loihi's faithful region.
 LOW_RATE = 150.0
-HIGH_RATE = 250.0
+HIGH_RATE = FAITHFUL_RATE
 
 
 def mean_active(rates):

@@ -16,14 +16,12 @@ import functools
 import numpy as np
 
 from k2l_course.model import NEURON_LAYERS
-from k2l_course.rates import DT
+from k2l_course.rates import DT, FAITHFUL_RATE
 
 #: Colour of each neuron layer, the same in every figure.
 LAYER_COLORS = dict(zip(NEURON_LAYERS, ("#1b9e77", "#d95f02", "#7570b3", "#e7298a")))
 #: Ten distinguishable colours for the digits 0-9 (matplotlib's tab10).
 DIGIT_COLORS = tuple(f"C{i}" for i in range(10))
-#: Rates above this are in the region where Loihi's discretized neurons misbehave (Hz).
-LOIHI_SAFE_RATE = 250.0
 #: Neurons whose activity a layer panel shows at most.
 MAX_NEURONS_SHOWN = 40
 
@@ -230,7 +228,7 @@ def activation_profiles(panels, max_rate=None):
 
 
 @_styled
-def discretized_rates(current, exact, loihi, safe_rate=LOIHI_SAFE_RATE, dt=DT):
+def discretized_rates(current, exact, loihi, safe_rate=FAITHFUL_RATE, dt=DT):
     """Loihi's rate plateaus against the ideal ReLU, with the 1/(k dt) levels marked.
 
     Parameters
@@ -266,7 +264,7 @@ def discretized_rates(current, exact, loihi, safe_rate=LOIHI_SAFE_RATE, dt=DT):
 
 
 @_styled
-def layer_rates(rates_by_setting, target=None, safe_rate=LOIHI_SAFE_RATE, seed=None):
+def layer_rates(rates_by_setting, target=None, safe_rate=FAITHFUL_RATE, seed=None):
     """Mean firing rate of each layer's active neurons, for several settings.
 
     A silent layer (0 Hz) gets no bar but the word "silent".

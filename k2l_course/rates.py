@@ -21,6 +21,10 @@ from k2l_course.model import NEURON_LAYERS
 DT = 0.001
 #: The seed's target mean rate for per-layer scaling (Hz).
 TARGET_RATE = 200.0
+#: Up to this rate (Hz) Loihi's discretized rate curve follows the ideal ReLU
+#: closely; above it the plateaus (250, 333, 500, 1000 Hz at dt = 1 ms) are
+#: too far apart: the region where Loihi's neurons misbehave.
+FAITHFUL_RATE = 250.0
 
 
 def loihi_relu_rate(current, dt=DT):
