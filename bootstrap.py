@@ -90,7 +90,7 @@ def main(argv):
         return 0
     if job == "test":
         ensure_chromium()
-        cmd = [BIN / "python", "-m", "pytest", *rest]
+        cmd = [BIN / "python", "-m", "pytest", "-m", "slow or not slow", *rest]  # all tests; a later -m wins
     elif job == "k2l":
         cmd = [BIN / "k2l", *rest]
     else:
