@@ -299,22 +299,30 @@ class Sandbox:
         return self
 
     def describe(self):
-        """One line on what isolation holds (for the grader's log)."""
+        """One line on what isolation holds here (for the grader's log and ``k2l check``)."""
         if self.process is None:
             return "sandbox not started"
         if not self.info.get("uids"):
             return (
-                "sandbox: not root (or told not to change user), so student code runs as your own user: time, memory and output limits, "
-                "process clean-up and a fresh folder hold, but file permissions do not keep it from your files "
-                "(fine for checking your own work; grade a class as root or in a container)"
+                "sandbox: not root (or told not to change user), so student code runs as your own user: time, "
+                "memory (address space) and output limits, process clean-up, a fresh folder, data-only results "
+                "and the refusal of k2l_course, solutions and forbidden names hold; no private view of the files "
+                "and no hidden-input secrecy (fine for checking your own work; grade a class as root)"
             )
-        covered = ", ".join(self.info.get("covered", [])) or "nothing"
-        namespaces = (
-            f"mount namespaces hide {covered} and give each run a private /tmp"
-            if self.info.get("namespaces")
-            else "no mount namespaces: file permissions alone keep secrets out (checked)"
-        )
-        return f"sandbox: student code runs as unprivileged uids {self.info.get('uids')}; {namespaces}"
+        uids = f"student code runs as unprivileged uids {self.info.get('uids')}"
+        if self.info.get("allow_list"):
+            view = ("a bubblewrap allow-list view (the Python installation only; no /home, /srv, /run, other "
+                    "checkouts), a private /tmp, /dev/shm, IPC and network per run")  # fmt: skip
+        elif self.info.get("namespaces"):
+            covered = ", ".join(self.info.get("covered", [])) or "nothing"
+            view = (f"no bubblewrap: a deny-list view hides {covered}; private /tmp, IPC and network per run "
+                    "(install bubblewrap for the allow-list view)")  # fmt: skip
+        else:
+            view = ("no namespaces (a container without them, e.g. Gradescope's): file permissions alone keep "
+                    "secrets out (checked), no private /tmp or IPC")  # fmt: skip
+        memory = ("one memory cgroup per run counts all it holds (memfd, shared memory, tmpfs)"
+                  if self.info.get("cgroup") else "memory limited by address space only (no writable memory cgroup)")  # fmt: skip
+        return f"sandbox: {uids}; {view}; {memory}"
 
     @staticmethod
     def defined_functions(path):

@@ -74,7 +74,7 @@ class _Finder:
 
 
 class _RefusedModule(types.ModuleType):
-    """Stands in for a forbidden module: any attribute refuses."""
+    """Stands in for a forbidden module wherever a module held it: any attribute refuses."""
 
     def __getattr__(self, attribute):
         _refuse(self.__name__, self.__dict__["_k2l_reason"])
@@ -154,8 +154,10 @@ def install(forbidden=None):
         replacements[id(original)] = (original, _stand_in(name, reason, original), name, reason)
     _replace_everywhere(replacements)
     for original, stand_in, name, reason in replacements.values():
-        if isinstance(stand_in, _RefusedModule):
-            sys.modules[name] = stand_in
+        if isinstance(stand_in, _RefusedModule):  # out of sys.modules: an import meets the hook
+            for loaded in list(sys.modules):
+                if loaded == name or loaded.startswith(name + "."):
+                    del sys.modules[loaded]
         else:
             _disarm(original, name, reason)
     for name in list(sys.modules):

@@ -25,6 +25,7 @@ pipe. Response frames: ``O`` per call (an outcome, in order), then ``R``
 
 from __future__ import annotations
 
+import builtins
 import importlib
 import json
 import os
@@ -67,9 +68,8 @@ RESULT_MB = wire.MAX_RESULT_BYTES >> 20
 #: Longest note or error message kept from the child (characters).
 TEXT_LIMIT = 2000
 _BUILTIN_EXCEPTIONS = frozenset(
-    name for name, value in vars(__builtins__ if isinstance(__builtins__, dict) else __builtins__.__dict__).items()
-    if isinstance(value, type) and issubclass(value, BaseException)
-)  # fmt: skip
+    name for name, value in vars(builtins).items() if isinstance(value, type) and issubclass(value, BaseException)
+)
 
 
 def clean(text, limit=TEXT_LIMIT):
