@@ -351,3 +351,41 @@ def fine():
         assert done == [] and opened == []
     grader_pid = os.getpid()
     assert os.path.exists(f"/proc/{grader_pid}")
+
+
+@pytest.mark.root
+@pytest.mark.skipif(not ROOT, reason="needs root")
+def test_an_environment_under_tmp_stays_importable_after_a_large_notebook_output(tmp_path):
+    """Paths of the allow-list under /tmp are bound back into each run's private /tmp."""
+    env = Path(tempfile.mkdtemp(prefix="k2l-env-", dir="/tmp"))
+    try:
+        (env / "k2l_fake_pkg").mkdir()
+        (env / "k2l_fake_pkg" / "special.py").write_text("def value():\n    return 'imported'\n")
+        for path in (env, env / "k2l_fake_pkg"):
+            path.chmod(0o755)
+        (env / "k2l_fake_pkg" / "special.py").chmod(0o644)
+        picture = {"output_type": "display_data", "data": {"image/png": "A" * (3 << 20)}, "metadata": {}}
+        cells = [
+            {"cell_type": "code", "source": "x = 1", "metadata": {}, "outputs": [picture]},
+            {"cell_type": "code", "metadata": {}, "outputs": [],
+             "source": f"import sys\nsys.path.insert(0, {str(env)!r})\nimport k2l_fake_pkg.special\n"
+                       "def f():\n    return k2l_fake_pkg.special.value()\n"},
+        ]  # fmt: skip
+        path = tmp_path / "work.ipynb"
+        path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+        with Sandbox(allow=[env]) as sandbox:
+            result = sandbox.run(path, [Call("f", {})])
+    finally:
+        shutil.rmtree(env, ignore_errors=True)
+    assert result.outcomes[0].value == "imported", result
+
+
+def test_the_package_imports_without_posix_only_modules():
+    import subprocess
+    import sys
+
+    code = ("import sys\nfor name in ('resource', 'fcntl', 'pwd', 'grp', 'termios', 'posix'):\n"
+            "    sys.modules[name] = None\nimport k2l_course.sandbox, k2l_course.sandbox.wire, "
+            "k2l_course.sandbox.submission, k2l_course.sandbox.guard\nprint('ok')\n")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "ok", done.stderr

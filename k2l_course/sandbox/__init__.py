@@ -199,6 +199,9 @@ class Sandbox:
         When root, run student code as unprivileged uids (default). False
         runs it as the caller's user, as when the caller is not root (for
         tests of that mode).
+    allow : iterable of path
+        Paths student code may read besides the Python installation
+        (:func:`allowed_paths`), e.g. data files an exercise opens.
 
     Notes
     -----
@@ -207,7 +210,7 @@ class Sandbox:
     """
 
     def __init__(self, jobs=1, hide=(), secret=(), preload=(), uid_base=DEFAULT_UID_BASE, namespaces=None,
-                 course_defaults=True, separate_user=True):  # fmt: skip
+                 course_defaults=True, separate_user=True, allow=()):  # fmt: skip
         self.jobs = max(1, int(jobs))
         hide, secret = list(hide), list(secret)
         if course_defaults:
@@ -220,6 +223,7 @@ class Sandbox:
             namespaces = os.environ.get("K2L_SANDBOX_NAMESPACES", "1") != "0"
         self.namespaces = bool(namespaces)
         self.separate_user = bool(separate_user)
+        self.allow = [os.path.realpath(p) for p in allow]
         self.process = None
         self.info = {}
         self._lock = threading.Lock()
@@ -240,13 +244,14 @@ class Sandbox:
             self._slots.put(uids[slot] if uids else None)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         cgroup = isolation.own_memory_cgroup() if separate and self.namespaces else None
+        allowed = allowed_paths() + self.allow
         wrapper = None
         if separate and self.namespaces:
             root = _course_root()
-            wrapper = isolation.bwrap_command(allowed_paths(), [cgroup] if cgroup else [], str(root) if root else None)
+            wrapper = isolation.bwrap_command(allowed, [cgroup] if cgroup else [], str(root) if root else None)
         config = {"hide": self.hide, "secret": self.secret, "preload": self.preload, "uids": uids,
                   "namespaces": self.namespaces, "cgroup": cgroup, "allow_list": wrapper is not None,
-                  "package": str(Path(__file__).resolve().parents[1])}  # fmt: skip
+                  "package": str(Path(__file__).resolve().parents[1]), "allowed": allowed}  # fmt: skip
         package_parent = str(Path(__file__).resolve().parents[2])
         bootstrap = (
             "import sys; sys.path.insert(0, sys.argv.pop(1)); "
