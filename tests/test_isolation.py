@@ -389,3 +389,16 @@ def test_the_package_imports_without_posix_only_modules():
             "k2l_course.sandbox.submission, k2l_course.sandbox.guard\nprint('ok')\n")  # fmt: skip
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_what_one_run_may_send_back_is_bounded_in_total(box, tmp_path):
+    from k2l_course.sandbox import wire
+
+    third = wire.MAX_RESULT_BYTES // 3 + (1 << 20)
+    result = run(box, tmp_path, f"""
+import numpy as np
+def f():
+    return np.ones({third}, dtype=np.uint8)
+""", ("f", {}), ("f", {}), ("f", {}))
+    assert [o.ok for o in result.outcomes] == [True, True, False]
+    assert "results in this run" in result.outcomes[2].error

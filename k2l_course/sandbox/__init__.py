@@ -8,14 +8,23 @@ each :class:`Call` is made there, and only plain data comes back
 None and lists/tuples/dicts of those; never pickle). The trusted process
 then judges that data.
 
-Isolation (details in :mod:`k2l_course.sandbox.isolation` and
-:mod:`k2l_course.sandbox.server`): the student's code never runs in the
-calling process; it runs in a child forked from a pre-warmed server, in its
-own session, with a wall-clock limit per call and per submission, a memory
-limit, capped output, everything it spawns killed afterwards, and, when the
-caller is root, an unprivileged uid (one per concurrent run, claimed
-exclusively), no view of the course sources, solutions, hidden checks, other
-submissions or the grader's output, a private ``/tmp`` and no network.
+Isolation (what holds where: :mod:`k2l_course.sandbox.isolation`; the
+process tree: :mod:`k2l_course.sandbox.server`): the student's code never
+runs in the calling process; it runs in a child forked from a pre-warmed
+server, in its own session, with a wall-clock budget for the whole run and a
+limit per call, a memory limit, capped output, everything it spawns killed
+afterwards, and ``k2l_course``, ``solutions`` and the ``forbidden`` names
+refused (:mod:`k2l_course.sandbox.guard`). When the caller is root: an
+unprivileged uid per concurrent run, the server inside a bubblewrap
+allow-list view (only the Python installation), and per run a private
+``/tmp``, IPC and network namespaces and one memory cgroup. What comes back
+is bounded and validated (:mod:`k2l_course.sandbox.wire`); hidden calls'
+inputs reach the child only when the call starts, after every visible call,
+and nothing printed during them is returned. :meth:`Sandbox.describe` says
+in one line which of these hold.
+
+This module imports nothing POSIX-only (the Linux machinery is imported when
+a server starts), so ``import k2l_course.sandbox`` works on every OS.
 
 Example
 -------

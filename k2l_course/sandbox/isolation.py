@@ -1,21 +1,50 @@
 """Operating-system walls around the student's process (Linux).
 
-Everything here is called in forked processes of the sandbox server, never in
-the grader itself. What holds depends on who runs the grader:
+Everything here is called in the sandbox server or processes it forks, never
+in the grader itself (except :func:`bwrap_command`, :func:`claim_ids` and
+:func:`own_memory_cgroup`, which prepare the server's start). What holds
+depends on where the grader runs:
 
-As root (CI, containers, Gradescope):
-    the child gets a dedicated unprivileged uid/gid (one per concurrent slot,
-    no supplementary groups, ``no_new_privs``), so file permissions apply to
-    it; every process of that uid is killed after each run; when the kernel
-    lets us create mount namespaces, paths the child must not see (solutions,
-    hidden checks, other submissions, the grader's output) are covered by an
-    empty read-only tmpfs, and the child gets a private, size-limited ``/tmp``
-    and no network (a network namespace of its own).
+As root, with namespaces and bubblewrap (this machine, CI, a VM):
+    the server runs inside one bubblewrap **allow-list** view per batch
+    (:func:`bwrap_command`): ``/usr`` and its links, a few files of ``/etc``,
+    the Python installation (venv and base interpreter) and the package
+    read-only, a minimal ``/dev``, its own ``/proc`` (PID namespace), an
+    empty ``/tmp``, no network, its own IPC namespace; nothing else of the
+    machine exists there (``/home``, ``/srv``, ``/root``, ``/run``, other
+    checkouts anywhere). Pre-warming is kept: the stack is imported once in
+    the server, inside the view, and each child is forked from it. Each
+    child then gets, before student code runs: a memory cgroup of its own
+    (:class:`MemoryCgroup`: one limit on anonymous memory, memfd, SysV and
+    POSIX shared memory and tmpfs pages together; over it the kernel kills
+    the child), new mount, IPC and network namespaces (its SysV segments and
+    message queues die with it), private size-limited ``/tmp``, ``/var/tmp``
+    and ``/dev/shm`` (tmpfs), the ``k2l_course`` package covered (its
+    runtime is already loaded), a dedicated unprivileged uid/gid (one per
+    concurrent slot, claimed exclusively, no supplementary groups,
+    ``no_new_privs``), rlimits; after each run every process of that uid
+    and of the cgroup is killed and the cgroup removed.
+As root, with namespaces but no bubblewrap:
+    the same per-child walls, but the view is a deny-list: the course
+    checkout and the given folders are covered by empty tmpfs
+    (:func:`arrange_view`); other folders of the machine stay visible to the
+    extent their permissions allow.
+As root, without namespaces (a container without ``CAP_SYS_ADMIN``, such
+as Gradescope's):
+    the unprivileged uid, rlimits (address space, file size, processes),
+    the kill of every process of the uid, the fresh working folder and the
+    refusals of :mod:`~k2l_course.sandbox.guard` hold; the view is the whole
+    container filtered by file permissions (the server checks that secrets
+    are unreadable to the sandbox uid and refuses to start otherwise), there
+    is no private ``/tmp`` or IPC namespace, and memory is limited by address
+    space only unless the container's memory cgroup is writable (memfd or
+    shared memory can then exceed the limit, within the container's own).
 Not root (a student running ``k2l check`` on their own machine):
     the child keeps the user's uid, so file permissions do not separate it
-    from the user's files; resource limits, the session/process-group kill,
-    the fresh working directory, the cleaned environment and ``sys.path``
-    still hold.
+    from the user's files (nor from its supervisor: a student can stop their
+    own check); resource limits, the session/process-group kill, the fresh
+    working directory, the cleaned environment and ``sys.path`` and the
+    refusals of :mod:`~k2l_course.sandbox.guard` still hold.
 """
 
 from __future__ import annotations

@@ -2,12 +2,14 @@
 
 Process tree (grader = the trusted process that judges)::
 
-    grader ──socket──> zygote (imports NumPy, and the TensorFlow/nengo stack
-                        │      the first time a submission mentions it)
-                        ├── supervisor (one per run; root if the grader is)
-                        │     └── child (student code: own session, rlimits,
-                        │                unprivileged uid, private /tmp)
-                        └── supervisor ...
+    grader ──socket──> bwrap (allow-list view, PID/IPC/net namespaces; as root)
+                        └── zygote (imports NumPy, and the TensorFlow/nengo stack
+                              │  the first time a submission mentions it)
+                              ├── supervisor (one per run; root if the grader is)
+                              │     └── child (student code: own session, rlimits,
+                              │                memory cgroup, unprivileged uid,
+                              │                own mount/IPC/net namespaces, private /tmp)
+                              └── supervisor ...
 
 Forking from the zygote costs a few milliseconds instead of the ~6 s and
 750 MB of importing TensorFlow, nengo-dl and nengo-loihi in a fresh
@@ -17,9 +19,11 @@ child's private directory, watches the time, restarts the child after a call
 that hung or crashed, caps what comes back, kills everything the child left
 behind and sends the grader plain frames.
 
-Request (one SEQPACKET message, JSON) with three file descriptors: the
-submission, the encoded calls (a memfd) and the write end of a response
-pipe. Response frames: ``O`` per call (an outcome, in order), then ``R``
+Request (one SEQPACKET message, JSON) with four file descriptors: the
+submission, the encoded calls (a memfd: visible calls' arguments), the hidden
+calls' arguments (a memfd the supervisor copies to the child with
+``sendfile`` only when that call starts, never into its own memory) and the
+write end of a response pipe. Response frames: ``O`` per call (an outcome, in order), then ``R``
 (``{"status", "output", "notes", "internal"}``).
 """
 
@@ -691,6 +695,9 @@ def main(argv=None):
             isolation.kill_uid(uid, _reap)
     config["namespaces"] = info["namespaces"]
     config["rundir"] = tempfile.mkdtemp(prefix="k2l-sandbox-")
+    if config.get("cgroup"):  # a group of this server's own: each run's group goes inside, all removed at the end
+        config["cgroup"] = os.path.join(config["cgroup"], f"k2l-sandbox-{os.urandom(6).hex()}")
+        os.mkdir(config["cgroup"])
     os.chmod(config["rundir"], 0o711)
     import gc
 
@@ -749,6 +756,13 @@ def main(argv=None):
         if isolation.is_root():
             for uid in uids:
                 isolation.kill_uid(uid, _reap)
+        if config.get("cgroup"):
+            for entry in os.scandir(config["cgroup"]):
+                if entry.is_dir() and entry.name.startswith("k2l-run-"):
+                    group = isolation.MemoryCgroup(entry.path)
+                    group.kill()
+                    group.remove()
+            isolation.MemoryCgroup(config["cgroup"]).remove()
         for folder in (config.get("rundir"), home):
             if folder:
                 shutil.rmtree(folder, ignore_errors=True)
