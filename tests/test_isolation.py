@@ -402,3 +402,48 @@ def f():
 """, ("f", {}), ("f", {}), ("f", {}))
     assert [o.ok for o in result.outcomes] == [True, True, False]
     assert "results in this run" in result.outcomes[2].error
+
+
+def test_random_bytes_on_the_result_channel_never_stop_the_run(box, tmp_path):
+    result = run(box, tmp_path, """
+import os, random
+def noise(seed):
+    rng = random.Random(seed)
+    for _ in range(50):
+        os.write(3, bytes(rng.randrange(256) for _ in range(rng.randrange(1, 64))))
+    return seed
+def fine():
+    return "fine"
+""", *[("noise", {"seed": seed}) for seed in range(4)], ("fine", {}), timeout=60)
+    assert result.status in ("ok", "crashed") and len(result.outcomes) == 5
+    for outcome in result.outcomes:
+        assert outcome.ok or isinstance(outcome.error, str)
+
+
+def test_as_the_students_own_user_reference_code_and_forbidden_names_are_still_refused(tmp_path):
+    path = tmp_path / "work.py"
+    path.write_text("import importlib\ndef attempt(name):\n    try:\n        importlib.import_module(name)\n"
+                    "        return 'imported'\n    except ImportError as error:\n        return str(error)\n")
+    with Sandbox(separate_user=False) as sandbox:
+        result = sandbox.run(path, [Call("attempt", {"name": "k2l_course.rates"}), Call("attempt", {"name": "csv"})],
+                             forbidden={"csv": "not here"})  # fmt: skip
+    assert result.outcomes[0].value.startswith("refused: k2l_course")
+    assert result.outcomes[1].value == "refused: csv (not here)"
+
+
+@pytest.mark.root
+@pytest.mark.skipif(not ROOT, reason="needs root")
+def test_without_bubblewrap_the_per_run_walls_still_hold(tmp_path, monkeypatch):
+    from k2l_course.sandbox import isolation
+
+    monkeypatch.setattr(isolation, "bwrap_command", lambda *args, **kwargs: None)
+    path = tmp_path / "work.py"
+    path.write_text("import os\ndef course(path):\n    try:\n        return sorted(os.listdir(path))\n"
+                    "    except OSError as error:\n        return type(error).__name__\n")
+    import k2l_course
+
+    package = os.path.dirname(k2l_course.__file__)
+    with Sandbox() as sandbox:
+        assert not sandbox.info.get("allow_list") and "no bubblewrap" in sandbox.describe()
+        result = sandbox.run(path, [Call("course", {"path": package})])
+    assert result.outcomes[0].value in ([], "PermissionError", "FileNotFoundError")

@@ -252,7 +252,7 @@ class Sandbox:
         for slot in range(self.jobs):
             self._slots.put(uids[slot] if uids else None)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        cgroup = isolation.own_memory_cgroup() if separate and self.namespaces else None
+        cgroup = isolation.own_memory_cgroup() if separate else None
         allowed = allowed_paths() + self.allow
         wrapper = None
         if separate and self.namespaces:

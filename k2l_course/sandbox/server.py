@@ -260,6 +260,8 @@ class Supervisor:
                                               keep=self.config.get("allowed", ()))  # fmt: skip
                 if self.config.get("package"):
                     isolation.cover(self.config["package"])  # (its runtime is loaded: the sources go)
+                if self.config.get("allow_list") and os.path.isdir("/sys"):
+                    isolation.cover("/sys")  # (only the memory cgroup was there; the child has joined its group)
                 workdir = tempfile.mkdtemp(prefix="k2l-", dir="/tmp")
             name = self.request["name"]
             path = os.path.join(workdir, name)
@@ -678,14 +680,14 @@ def main(argv=None):
     os.environ.update(HOME=home, KERAS_HOME=os.path.join(home, ".keras"), MPLCONFIGDIR=os.path.join(home, "mpl"))
     preload(PRELOAD)
     preload(config.get("preload", ()))
-    info = {"ready": True, "root": isolation.is_root(), "namespaces": False, "covered": [], "exposed": []}
+    info = {"ready": True, "root": isolation.is_root(), "namespaces": False, "covered": [], "exposed": [],
+            "cgroup": bool(config.get("cgroup"))}  # fmt: skip
     uids = config.get("uids") or []
     info["uids"] = uids
     if uids and isolation.is_root():
         hide = list(config.get("hide", ())) + list(config.get("secret", ()))
         if config.get("allow_list"):  # bubblewrap made the view: nothing but the allow-list is there
             info["namespaces"] = info["allow_list"] = True
-            info["cgroup"] = bool(config.get("cgroup"))
             info["covered"] = isolation.arrange_view(hide, environment_paths(config), uid=uids[0])
         elif config.get("namespaces", True) and isolation.new_mount_namespace():
             info["namespaces"] = True
