@@ -598,7 +598,8 @@ def defined_functions(path, timeout=20, memory_mb=1024):
     try:
         done = subprocess.run(
             [sys.executable, "-I", "-S", "-c", _PARSER, parser, os.path.basename(os.fspath(path)), str(int(memory_mb))],
-            input=data, capture_output=True, timeout=timeout, env={"PYTHONDONTWRITEBYTECODE": "1"},
+            input=data, capture_output=True, timeout=timeout,
+            env={"PYTHONDONTWRITEBYTECODE": "1", **{k: os.environ[k] for k in ("SYSTEMROOT",) if k in os.environ}},
         )  # fmt: skip
         names = wire.loads(done.stdout, 1 << 22) if done.returncode == 0 else []
     except (subprocess.TimeoutExpired, OSError, wire.WireError):

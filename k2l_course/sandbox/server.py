@@ -240,6 +240,7 @@ class Supervisor:
         try:
             os.setsid()
             isolation.die_with_parent()
+            isolation.prctl(isolation.PR_SET_DUMPABLE, 1)  # (its own /proc/self works again)
             if os.getppid() != self.pid:  # the supervisor died before the line above
                 os._exit(70)
             null = os.open(os.devnull, os.O_RDONLY)
@@ -636,6 +637,9 @@ def supervise(request, fds, config):
     if os.getppid() != request["zygote"]:
         os._exit(70)
     isolation.become_subreaper()
+    # Not dumpable: a child of the same uid (not root: `k2l check`) cannot
+    # read this process's memory or open its file descriptors via /proc.
+    isolation.prctl(isolation.PR_SET_DUMPABLE, 0)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     content = _read_all(submission_fd, int(request["max_bytes"]))
