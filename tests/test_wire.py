@@ -45,6 +45,9 @@ def forged_npy(descr, shape, data=b""):
         ({"__ndarray__": 5}, []),
         ({"__mystery__": 1}, []),
         ({"__tuple__": 1}, []),
+        (["\ud800"], []),  # a lone surrogate: text that cannot be written out as UTF-8
+        ({"__dict__": [["\udfff", 1]]}, []),
+        ({"__ndarray__": 0}, [forged_npy("<U1", (1,), struct.pack("<I", 0xD800))]),
     ],
 )
 def test_decoding_malformed_or_unbounded_trees_raises_only_wire_errors(tree, blobs):
@@ -101,6 +104,8 @@ def test_encoding_refuses_unbounded_ints_and_odd_dtypes():
         wire.encode(10**400)
     with pytest.raises(wire.UnsupportedValue, match="dtype"):
         wire.encode(np.zeros(2, dtype=[("a", "f8")]))
+    with pytest.raises(wire.UnsupportedValue, match="not valid Unicode"):
+        wire.encode({"key": "\ud800"})
 
 
 def test_random_bytes_never_raise_anything_but_wire_errors():

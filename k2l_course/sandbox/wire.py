@@ -83,6 +83,8 @@ def encode(value):
             raise UnsupportedValue(f"returned an array of Python objects (dtype={array.dtype})")
         if array.dtype.kind not in ARRAY_KINDS or array.dtype.fields is not None or array.dtype.subdtype is not None:
             raise UnsupportedValue(f"returned an array of an unsupported dtype ({array.dtype})")
+        if not _valid_text_array(array):
+            raise UnsupportedValue("returned an array of strings that are not valid Unicode (a lone surrogate)")
         buffer = io.BytesIO()
         np.save(buffer, array, allow_pickle=False)
         blobs.append(buffer.getvalue())
@@ -93,6 +95,8 @@ def encode(value):
         if count[0] > MAX_NODES:
             raise UnsupportedValue(f"returned more than {MAX_NODES} elements")
         kind = type(item)
+        if kind is str and not _valid_text(item):
+            raise UnsupportedValue("returned a string that is not valid Unicode (a lone surrogate)")
         if item is None or kind in (bool, str):
             return item
         if kind is int:
@@ -127,6 +131,22 @@ def encode(value):
     return walk(value, 0), blobs
 
 
+def _valid_text(text):
+    """Whether ``text`` is valid Unicode (no lone surrogates: safe to write as UTF-8 anywhere)."""
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def _valid_text_array(array):
+    if array.dtype.kind != "U" or array.size == 0:
+        return True
+    points = array.view(np.uint32) if array.flags.c_contiguous else np.ascontiguousarray(array).view(np.uint32)
+    return not ((points >= 0xD800) & (points <= 0xDFFF)).any()
+
+
 def _load_array(blob):
     """One ``.npy`` blob -> array, refusing pickles, odd dtypes and sizes the blob does not hold."""
     try:
@@ -149,6 +169,8 @@ def _load_array(blob):
         raise WireError("malformed result: array data does not match its shape")
     data = np.frombuffer(blob, dtype=dtype, count=size, offset=stream.tell())
     array = data.reshape(shape, order="F" if fortran else "C").copy()
+    if not _valid_text_array(array):
+        raise WireError("malformed result: text that is not valid Unicode")
     return array
 
 
@@ -208,6 +230,8 @@ def _decode(tree, blobs):
         if depth > MAX_DEPTH + 1:
             raise WireError("malformed result: nested too deep")
         kind = type(item)
+        if kind is str and not _valid_text(item):
+            raise WireError("malformed result: text that is not valid Unicode")
         if item is None or kind in (bool, str):
             return item
         if kind is int:
