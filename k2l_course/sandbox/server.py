@@ -76,6 +76,10 @@ _BUILTIN_EXCEPTIONS = frozenset(
 )
 
 
+class _Corrupt(wire.WireError):
+    """The result channel carries something no child of ours writes: stop trusting it."""
+
+
 def clean(text, limit=TEXT_LIMIT):
     """Untrusted text made safe to show and store: str, valid UTF-8, bounded."""
     text = text if type(text) is str else repr(text)
@@ -368,15 +372,21 @@ class Supervisor:
         reader = wire.FrameReader(max_frame=wire.MAX_RESULT_BYTES + (1 << 20))
         state = {"phase": "setup", "current": None, "began": time.monotonic(), "start": start, "received": 0,
                  "send": None}  # fmt: skip
-        killed_for = None  # "call-timeout" | "timeout" | "too-much-data"
+        killed_for = None  # "call-timeout" | "timeout" | "too-much-data" | "corrupt" | "memory"
         exited = os.pidfd_open(pid)
 
         def consume(data):
             state["received"] += len(data)
             if state["received"] > wire.MAX_RESULT_BYTES + (4 << 20):
                 raise wire.WireError(f"more than {RESULT_MB} MB")
-            for kind, payload in reader.feed(data):
+            try:
+                frames, problem = reader.feed(data), None
+            except wire.WireError as error:  # a frame announcing too much: ours only ever for a result
+                frames, problem = getattr(error, "frames", []), error
+            for kind, payload in frames:
                 self._handle(kind, payload, state)
+            if problem is not None:
+                raise problem if bytes(reader.buffer[:1]) == b"D" else _Corrupt("an unknown message")
 
         streams = [results_r, output_r, exited]
         try:
@@ -414,6 +424,8 @@ class Supervisor:
                     except BlockingIOError:
                         pass
                     break
+        except _Corrupt:
+            killed_for = "corrupt"
         except wire.WireError:
             killed_for = "too-much-data"
         phase, current, began, start = state["phase"], state["current"], state["began"], state["start"]
@@ -460,6 +472,8 @@ class Supervisor:
         """
         now = time.monotonic()
         phase, current, start = state["phase"], state["current"], state["start"]
+        if kind not in (b"R", b"L", b"S", b"D"):
+            raise _Corrupt("an unknown message")
         if kind == b"R" and phase == "setup":
             state["phase"] = "loading"
         elif kind == b"L" and phase == "loading":
@@ -567,6 +581,15 @@ class Supervisor:
                 return start, False
             index = current if current is not None else start
             self._set(index, False, message)
+            return index + 1, index + 1 < len(self.calls) and time.monotonic() < self.deadline
+        if killed_for == "corrupt":
+            self.flags.add("crashed")
+            message = "wrote malformed data on the sandbox's result channel (file descriptor 3)"
+            if phase in ("setup", "loading"):
+                self._fill(start, f"not run: the file {message} while loading")
+                return start, False
+            index = current if current is not None else start
+            self._set(index, False, f"the call {message}")
             return index + 1, index + 1 < len(self.calls) and time.monotonic() < self.deadline
         if killed_for == "too-much-data":
             self.flags.add("crashed")

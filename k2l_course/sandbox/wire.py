@@ -362,14 +362,17 @@ class FrameReader:
         Raises
         ------
         WireError
-            If a frame announces more than ``max_frame`` bytes.
+            If a frame announces more than ``max_frame`` bytes; its
+            ``frames`` attribute holds the complete frames before that one.
         """
         self.buffer += data
         frames = []
         while len(self.buffer) >= _HEADER.size:
             kind, length = _HEADER.unpack_from(self.buffer)
             if length > self.max_frame:
-                raise WireError(f"a message of {length} bytes exceeds the limit of {self.max_frame}")
+                error = WireError(f"a message of {length} bytes exceeds the limit of {self.max_frame}")
+                error.frames = frames
+                raise error
             end = _HEADER.size + length
             if len(self.buffer) < end:
                 break
