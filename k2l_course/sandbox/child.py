@@ -172,7 +172,7 @@ def _receive_hidden(fd):
     return wire.decode(header["tree"], blobs)
 
 
-def main(path, display_name, calls, start, results_fd, call_timeout, forbidden=None, hidden_fd=None):
+def main(path, display_name, calls, start, results_fd, call_timeout, forbidden=None, hidden_fd=None, locations=None):
     """Load the file and run ``calls[start:]``, reporting to ``results_fd``.
 
     Parameters
@@ -195,16 +195,18 @@ def main(path, display_name, calls, start, results_fd, call_timeout, forbidden=N
         ``{dotted name: reason}`` refused to student code (:mod:`guard`).
     hidden_fd : int, optional
         Where hidden calls' arguments arrive.
+    locations : list, optional
+        Where loaded modules hold the forbidden objects (:func:`guard.locate`).
     """
     signal.signal(signal.SIGALRM, _on_alarm)
-    guard.install(forbidden)
+    guard.install(forbidden, locations)
     module, report = load(path, display_name)
     report["refused"] = list(guard.REFUSED)
     _send(results_fd, b"L", json.dumps(report).encode())
     if report["fatal"]:
         return
     for index in range(start, len(calls)):
-        function_name, kwargs, hidden = calls[index]
+        function_name, kwargs, hidden = (*calls[index], False)[:3]  # ((name, kwargs) pairs: not hidden)
         _send(results_fd, b"S", json.dumps({"call": index}).encode())
         header = {"call": index, "ok": False, "error": None, "memory": False, "tree": None}
         blobs = []

@@ -104,35 +104,8 @@ def _disarm(function, name, reason):
     function.__defaults__ = function.__kwdefaults__ = None
 
 
-def _replace_everywhere(replacements):
-    """Point every module attribute that holds an original at its stand-in.
-
-    ``replacements``: ``{id(original): (original, stand_in, name, reason)}``; blocked
-    packages' modules are dropped from every module namespace.
-    """
-    for module in list(sys.modules.values()):
-        namespace = getattr(module, "__dict__", None)
-        if type(namespace) is not dict:
-            continue
-        for key, value in list(namespace.items()):
-            found = replacements.get(id(value))
-            if found is not None and found[0] is value:
-                namespace[key] = found[1]
-            elif isinstance(value, types.ModuleType) and value.__name__.split(".")[0] in BLOCKED:
-                if str(getattr(module, "__name__", "")).split(".")[0] not in BLOCKED:
-                    del namespace[key]
-
-
-def install(forbidden=None):
-    """Install the refusals (see the module doc). Call once, before student code.
-
-    Parameters
-    ----------
-    forbidden : dict of str to str, optional
-        ``{dotted name of a module or callable: reason shown to the student}``.
-    """
-    forbidden = {str(k): str(v) for k, v in (forbidden or {}).items()}
-    modules = dict(BLOCKED)
+def _originals(forbidden):
+    """``{id(original): (original, stand_in, name, reason)}`` for the forbidden names importable here."""
     replacements = {}
     for name, reason in forbidden.items():
         try:
@@ -140,7 +113,6 @@ def install(forbidden=None):
         except BaseException:
             module = None
         if isinstance(module, types.ModuleType) and module.__name__ == name:
-            modules[name] = reason
             stand_in = _RefusedModule(name)
             stand_in._k2l_reason = reason
             replacements[id(module)] = (module, stand_in, name, reason)
@@ -152,9 +124,52 @@ def install(forbidden=None):
         except BaseException:
             continue  # not importable here: nothing to refuse
         replacements[id(original)] = (original, _stand_in(name, reason, original), name, reason)
-    _replace_everywhere(replacements)
+    return replacements
+
+
+def locate(forbidden):
+    """Where the loaded modules hold each forbidden object: ``[(module name, attribute)]``.
+
+    Scanning every module takes a while once the stack is loaded (thousands
+    of modules), so the sandbox server does it once per set of names, and
+    each child it forks only replaces what this found (:func:`install`).
+    """
+    forbidden = {str(k): str(v) for k, v in (forbidden or {}).items()}
+    originals = {key: entry[0] for key, entry in _originals(forbidden).items()}
+    found = []
+    for module_name, module in list(sys.modules.items()):
+        namespace = getattr(module, "__dict__", None)
+        if type(namespace) is not dict:
+            continue
+        for key, value in namespace.items():
+            if id(value) in originals and originals[id(value)] is value:
+                found.append((module_name, key))
+    return found
+
+
+def install(forbidden=None, locations=None):
+    """Install the refusals (see the module doc). Call once, before student code.
+
+    Parameters
+    ----------
+    forbidden : dict of str to str, optional
+        ``{dotted name of a module or callable: reason shown to the student}``.
+    locations : list of (str, str), optional
+        What :func:`locate` found for these names in this process's modules
+        (found now when None).
+    """
+    forbidden = {str(k): str(v) for k, v in (forbidden or {}).items()}
+    modules = dict(BLOCKED)
+    replacements = _originals(forbidden) if forbidden else {}
+    if replacements:
+        for module_name, key in locate(forbidden) if locations is None else locations:
+            namespace = getattr(sys.modules.get(module_name), "__dict__", None)
+            found = replacements.get(id(namespace.get(key))) if type(namespace) is dict else None
+            if found is not None and found[0] is namespace.get(key):
+                namespace[key] = found[1]
     for original, stand_in, name, reason in replacements.values():
         if isinstance(stand_in, _RefusedModule):  # out of sys.modules: an import meets the hook
+            modules[name] = reason
             for loaded in list(sys.modules):
                 if loaded == name or loaded.startswith(name + "."):
                     del sys.modules[loaded]

@@ -302,7 +302,8 @@ class Supervisor:
             finally:
                 os._exit(71)
         try:
-            child.main(path, name, self.calls, start, 3, self.call_timeout, self.forbidden, 4)
+            child.main(path, name, self.calls, start, 3, self.call_timeout, self.forbidden, 4,
+                       self.request.get("guard_locations"))  # fmt: skip
             sys.stdout.flush()
             sys.stderr.flush()
         except BaseException:
@@ -678,6 +679,20 @@ def supervise(request, fds, config):
 # --- the zygote -------------------------------------------------------------------
 
 
+_located = {}
+
+
+def _guard_locations(forbidden):
+    """:func:`guard.locate` for ``forbidden``, computed once per set of names and of loaded modules."""
+    if not forbidden:
+        return []
+    key = (tuple(sorted(forbidden.items())), len(sys.modules))
+    if key not in _located:
+        _located.clear()
+        _located[key] = guard.locate(forbidden)
+    return _located[key]
+
+
 def _reap_supervisors(supervisors, block=False):
     for pid in list(supervisors):
         try:
@@ -755,6 +770,7 @@ def main(argv=None):
                     head = os.pread(fds[0], int(request["max_bytes"]), 0).decode("utf-8", errors="replace")
                     forbidden = {name.rpartition(".")[0] for name in request.get("forbidden") or {}} | set(request.get("forbidden") or {})
                     preload(mentioned_modules(head) | forbidden)
+                    request["guard_locations"] = _guard_locations(request.get("forbidden") or {})
                 except OSError:
                     pass
                 request["zygote"] = os.getpid()
