@@ -8,14 +8,23 @@ each :class:`Call` is made there, and only plain data comes back
 None and lists/tuples/dicts of those; never pickle). The trusted process
 then judges that data.
 
-Isolation (details in :mod:`k2l_course.sandbox.isolation` and
-:mod:`k2l_course.sandbox.server`): the student's code never runs in the
-calling process; it runs in a child forked from a pre-warmed server, in its
-own session, with a wall-clock limit per call and per submission, a memory
-limit, capped output, everything it spawns killed afterwards, and, when the
-caller is root, an unprivileged uid (one per concurrent run, claimed
-exclusively), no view of the course sources, solutions, hidden checks, other
-submissions or the grader's output, a private ``/tmp`` and no network.
+Isolation (what holds where: :mod:`k2l_course.sandbox.isolation`; the
+process tree: :mod:`k2l_course.sandbox.server`): the student's code never
+runs in the calling process; it runs in a child forked from a pre-warmed
+server, in its own session, with a wall-clock budget for the whole run and a
+limit per call, a memory limit, capped output, everything it spawns killed
+afterwards, and ``k2l_course``, ``solutions`` and the ``forbidden`` names
+refused (:mod:`k2l_course.sandbox.guard`). When the caller is root: an
+unprivileged uid per concurrent run, the server inside a bubblewrap
+allow-list view (only the Python installation), and per run a private
+``/tmp``, IPC and network namespaces and one memory cgroup. What comes back
+is bounded and validated (:mod:`k2l_course.sandbox.wire`); hidden calls'
+inputs reach the child only when the call starts, after every visible call,
+and nothing printed during them is returned. :meth:`Sandbox.describe` says
+in one line which of these hold.
+
+This module imports nothing POSIX-only (the Linux machinery is imported when
+a server starts), so ``import k2l_course.sandbox`` works on every OS.
 
 Example
 -------
@@ -40,23 +49,34 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from k2l_course.sandbox import isolation, wire
+from k2l_course.sandbox import wire
 
-__all__ = ["Call", "Outcome", "SandboxResult", "Sandbox", "SandboxError", "run_calls", "STATUSES"]
+__all__ = ["Call", "Outcome", "SandboxResult", "Sandbox", "SandboxError", "run_calls", "STATUSES",
+           "MAX_SUBMISSION_BYTES", "defined_functions", "read_submission"]  # fmt: skip
 
 #: Every status a run can end with, best first.
-STATUSES = ("ok", "syntax-error", "timeout", "memory", "crashed", "no-submission")
+STATUSES = ("ok", "syntax-error", "timeout", "memory", "crashed", "no-submission", "unreadable")
 
-#: Largest submission file accepted (bytes).
+#: Largest submission file accepted (bytes): the one place this is decided.
 MAX_SUBMISSION_BYTES = 20 * 2**20
+
+#: Default uid of the first sandboxed child (see :mod:`k2l_course.sandbox.isolation`).
+DEFAULT_UID_BASE = 64100
 
 
 @dataclass
 class Call:
-    """Call ``function(**kwargs)`` in the student's file (kwargs: plain data)."""
+    """Call ``function(**kwargs)`` in the student's file (kwargs: plain data).
+
+    A ``hidden`` call's output is never shown (not in
+    :attr:`SandboxResult.output`), its error is reduced to its kind, and its
+    arguments reach the student's process only when the call starts, after
+    every visible call.
+    """
 
     function: str
     kwargs: dict
+    hidden: bool = False
 
 
 @dataclass
@@ -128,6 +148,33 @@ def default_secret():
     return [str(root / "solutions")] if root and (root / "solutions").exists() else []
 
 
+def allowed_paths():
+    """What the sandbox's allow-list view shows read-only: the Python installation.
+
+    The interpreter's prefixes (the venv and the base installation), or,
+    for a prefix that holds the course checkout itself, only its library
+    folders; and the ``k2l_course`` package (the server's own code; each
+    child covers it before student code runs).
+    """
+    import sysconfig
+
+    root = _course_root()
+    package = str(Path(__file__).resolve().parents[1])
+    paths = {package, os.path.dirname(os.path.realpath(sys.executable))}
+    for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}:
+        real = os.path.realpath(prefix)
+        if root is None or not (str(root) == real or str(root).startswith(real.rstrip("/") + "/")):
+            paths.add(real)
+    for scheme_vars in ({}, {"base": sys.base_prefix, "platbase": sys.base_exec_prefix}):
+        for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+            path = sysconfig.get_paths(vars=scheme_vars or None).get(key)
+            if path and os.path.isdir(path):
+                paths.add(os.path.realpath(path))
+    if root is not None:  # never the checkout (solutions, tests, .git) itself
+        paths = {p for p in paths if not (str(root) == p or str(root).startswith(p.rstrip("/") + "/"))}
+    return sorted(paths)
+
+
 class Sandbox:
     """A sandbox server kept running for many runs (a batch).
 
@@ -161,6 +208,9 @@ class Sandbox:
         When root, run student code as unprivileged uids (default). False
         runs it as the caller's user, as when the caller is not root (for
         tests of that mode).
+    allow : iterable of path
+        Paths student code may read besides the Python installation
+        (:func:`allowed_paths`), e.g. data files an exercise opens.
 
     Notes
     -----
@@ -168,8 +218,8 @@ class Sandbox:
     called from several threads at once.
     """
 
-    def __init__(self, jobs=1, hide=(), secret=(), preload=(), uid_base=isolation.DEFAULT_UID_BASE, namespaces=None,
-                 course_defaults=True, separate_user=True):  # fmt: skip
+    def __init__(self, jobs=1, hide=(), secret=(), preload=(), uid_base=DEFAULT_UID_BASE, namespaces=None,
+                 course_defaults=True, separate_user=True, allow=()):  # fmt: skip
         self.jobs = max(1, int(jobs))
         hide, secret = list(hide), list(secret)
         if course_defaults:
@@ -182,6 +232,7 @@ class Sandbox:
             namespaces = os.environ.get("K2L_SANDBOX_NAMESPACES", "1") != "0"
         self.namespaces = bool(namespaces)
         self.separate_user = bool(separate_user)
+        self.allow = [os.path.realpath(p) for p in allow]
         self.process = None
         self.info = {}
         self._lock = threading.Lock()
@@ -194,13 +245,22 @@ class Sandbox:
         """Start the server (imports NumPy; returns when it is ready)."""
         if self.process is not None:
             return self
+        from k2l_course.sandbox import isolation  # (Linux only: imported when a sandbox starts)
+
         separate = self.separate_user and isolation.is_root()
         uids, locks = isolation.claim_ids(self.jobs, self.uid_base) if separate else ([], [])
         for slot in range(self.jobs):
             self._slots.put(uids[slot] if uids else None)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        cgroup = isolation.own_memory_cgroup() if separate else None
+        allowed = allowed_paths() + self.allow
+        wrapper = None
+        if separate and self.namespaces:
+            root = _course_root()
+            wrapper = isolation.bwrap_command(allowed, [cgroup] if cgroup else [], str(root) if root else None)
         config = {"hide": self.hide, "secret": self.secret, "preload": self.preload, "uids": uids,
-                  "namespaces": self.namespaces}
+                  "namespaces": self.namespaces, "cgroup": cgroup, "allow_list": wrapper is not None,
+                  "package": str(Path(__file__).resolve().parents[1]), "allowed": allowed}  # fmt: skip
         package_parent = str(Path(__file__).resolve().parents[2])
         bootstrap = (
             "import sys; sys.path.insert(0, sys.argv.pop(1)); "
@@ -219,7 +279,7 @@ class Sandbox:
             "PYTHONDONTWRITEBYTECODE": "1",
         }
         self.process = subprocess.Popen(
-            [sys.executable, "-I", "-c", bootstrap, package_parent, str(theirs.fileno())],
+            [*(wrapper or []), sys.executable, "-I", "-c", bootstrap, package_parent, str(theirs.fileno())],
             pass_fds=[theirs.fileno(), *locks],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -253,22 +313,35 @@ class Sandbox:
         return self
 
     def describe(self):
-        """One line on what isolation holds (for the grader's log)."""
+        """One line on what isolation holds here (for the grader's log and ``k2l check``)."""
         if self.process is None:
             return "sandbox not started"
         if not self.info.get("uids"):
             return (
-                "sandbox: not root (or told not to change user), so student code runs as your own user: time, memory and output limits, "
-                "process clean-up and a fresh folder hold, but file permissions do not keep it from your files "
-                "(fine for checking your own work; grade a class as root or in a container)"
+                "sandbox: not root (or told not to change user), so student code runs as your own user: time, "
+                "memory (address space) and output limits, process clean-up, a fresh folder, data-only results "
+                "and the refusal of k2l_course, solutions and forbidden names hold; no private view of the files "
+                "and no hidden-input secrecy (fine for checking your own work; grade a class as root)"
             )
-        covered = ", ".join(self.info.get("covered", [])) or "nothing"
-        namespaces = (
-            f"mount namespaces hide {covered} and give each run a private /tmp"
-            if self.info.get("namespaces")
-            else "no mount namespaces: file permissions alone keep secrets out (checked)"
-        )
-        return f"sandbox: student code runs as unprivileged uids {self.info.get('uids')}; {namespaces}"
+        uids = f"student code runs as unprivileged uids {self.info.get('uids')}"
+        if self.info.get("allow_list"):
+            view = ("a bubblewrap allow-list view (the Python installation only; no /home, /srv, /run, other "
+                    "checkouts), a private /tmp, /dev/shm, IPC and network per run")  # fmt: skip
+        elif self.info.get("namespaces"):
+            covered = ", ".join(self.info.get("covered", [])) or "nothing"
+            view = (f"no bubblewrap: a deny-list view hides {covered}; private /tmp, IPC and network per run "
+                    "(install bubblewrap for the allow-list view)")  # fmt: skip
+        else:
+            view = ("no namespaces (a container without them, e.g. Gradescope's): file permissions alone keep "
+                    "secrets out (checked), no private /tmp or IPC")  # fmt: skip
+        memory = ("one memory cgroup per run counts all it holds (memfd, shared memory, tmpfs)"
+                  if self.info.get("cgroup") else "memory limited by address space only (no writable memory cgroup)")  # fmt: skip
+        return f"sandbox: {uids}; {view}; {memory}"
+
+    @staticmethod
+    def defined_functions(path):
+        """Top-level function names of ``path``: the module-level :func:`defined_functions`."""
+        return defined_functions(path)
 
     def _collect_stderr(self):
         for line in self.process.stderr:
@@ -314,7 +387,7 @@ class Sandbox:
 
     # -- running -------------------------------------------------------------------
 
-    def run(self, path, calls, timeout=60, memory_mb=2048, call_timeout=10, output_limit=64 * 1024):
+    def run(self, path, calls, timeout=60, memory_mb=2048, call_timeout=10, output_limit=64 * 1024, forbidden=None):
         """Load ``path`` in a sandboxed child and make ``calls`` there.
 
         Parameters
@@ -332,6 +405,10 @@ class Sandbox:
             Seconds one call may take; a call that hangs costs only itself.
         output_limit : int
             Bytes of printed output kept.
+        forbidden : dict of str to str, optional
+            ``{dotted name of a module or callable: reason}`` refused to the
+            student's code (:mod:`k2l_course.sandbox.guard`); ``k2l_course``
+            and ``solutions`` are always refused.
 
         Returns
         -------
@@ -358,31 +435,50 @@ class Sandbox:
             if info.st_size > MAX_SUBMISSION_BYTES:
                 return _missing(calls, f"no submission: {path.name} is larger than {MAX_SUBMISSION_BYTES >> 20} MB")
             os.set_blocking(fd, True)
-            return self._run(fd, path.name, calls, timeout, memory_mb, call_timeout, output_limit)
+            return self._run(fd, path.name, calls, timeout, memory_mb, call_timeout, output_limit, forbidden)
         finally:
             os.close(fd)
 
-    def _run(self, fd, name, calls, timeout, memory_mb, call_timeout, output_limit):
+    def _run(self, fd, name, calls, timeout, memory_mb, call_timeout, output_limit, forbidden):
         if self.process is None:
             self.start()
+        # Visible calls travel in one memfd; each hidden call's arguments in
+        # a second one, which the supervisor copies to the child only when
+        # that call starts (never into its own memory, which children inherit).
+        hidden, hidden_data, offset = {}, bytearray(), 0
         try:
-            tree, blobs = wire.encode([(call.function, dict(call.kwargs)) for call in calls])
+            listed = []
+            for index, call in enumerate(calls):
+                if call.hidden:
+                    tree, blobs = wire.encode(dict(call.kwargs))
+                    data = wire.frame(b"C", wire.pack_outcome({"tree": tree}, blobs))
+                    hidden[str(index)] = [len(hidden_data), len(data)]
+                    hidden_data += data
+                    listed.append((call.function, None, True))
+                else:
+                    listed.append((call.function, dict(call.kwargs), False))
+            tree, blobs = wire.encode(listed)
         except wire.UnsupportedValue as error:
             raise TypeError(f"the kwargs of a call must be plain data: {error}") from None
+        forbidden = {str(k): str(v) for k, v in (forbidden or {}).items()}
         calls_fd = os.memfd_create("k2l-calls", os.MFD_CLOEXEC)
+        hidden_fd = os.memfd_create("k2l-hidden", os.MFD_CLOEXEC)
         response_r, response_w = os.pipe2(os.O_CLOEXEC)
         uid = self._slots.get()
         try:
             with os.fdopen(os.dup(calls_fd), "wb") as handle:
                 handle.write(wire.pack_outcome({"tree": tree}, blobs))
+            with os.fdopen(os.dup(hidden_fd), "wb") as handle:
+                handle.write(hidden_data)
+            del hidden_data
             request = {
                 "op": "run", "name": name, "uid": uid, "timeout": float(timeout), "memory_mb": int(memory_mb),
                 "call_timeout": float(call_timeout), "output_limit": int(output_limit),
-                "max_bytes": MAX_SUBMISSION_BYTES,
+                "max_bytes": MAX_SUBMISSION_BYTES, "forbidden": forbidden, "hidden": hidden,
             }  # fmt: skip
             try:
                 with self._lock:
-                    socket.send_fds(self.socket, [json.dumps(request).encode()], [fd, calls_fd, response_w])
+                    socket.send_fds(self.socket, [json.dumps(request).encode()], [fd, calls_fd, hidden_fd, response_w])
             except OSError as error:
                 raise SandboxError(f"the sandbox server is gone ({error}): {self._stderr.decode(errors='replace')[-3000:]}")
             os.close(response_w)
@@ -391,23 +487,31 @@ class Sandbox:
         finally:
             self._slots.put(uid)
             os.close(calls_fd)
+            os.close(hidden_fd)
             os.close(response_r)
             if response_w is not None:
                 os.close(response_w)
 
     def _receive(self, response_r, count):
-        reader = wire.FrameReader(max_frame=1 << 31)
-        outcomes, final = [], None
-        while True:
-            data = os.read(response_r, 1 << 20)
-            if not data:
-                break
-            for kind, payload in reader.feed(data):
-                if kind == b"O":
-                    outcomes.append(_outcome(payload))
-                elif kind == b"R":
-                    final = json.loads(payload)
-        if final is None or len(outcomes) != count:
+        # (The supervisor already bounded and validated everything; this is the second wall.)
+        reader = wire.FrameReader(max_frame=wire.MAX_RESULT_BYTES + (16 << 20))
+        outcomes, final, received = [], None, 0
+        try:
+            while True:
+                data = os.read(response_r, 1 << 20)
+                if not data:
+                    break
+                received += len(data)
+                if received > 2 * wire.MAX_RESULT_BYTES + (64 << 20):
+                    raise wire.WireError("too much data")
+                for kind, payload in reader.feed(data):
+                    if kind == b"O" and len(outcomes) < count:
+                        outcomes.append(_outcome(payload))
+                    elif kind == b"R":
+                        final = wire.loads(payload)
+        except wire.WireError as error:
+            raise SandboxError(f"a sandbox supervisor sent a malformed response: {error}") from None
+        if type(final) is not dict or len(outcomes) != count:
             raise SandboxError(f"a sandbox supervisor died: {self._stderr.decode(errors='replace')[-3000:]}")
         if final.get("internal"):
             raise SandboxError(final["internal"])
@@ -415,18 +519,94 @@ class Sandbox:
 
 
 def _outcome(payload):
-    header, blobs = wire.unpack_outcome(payload)
-    seconds = float(header.get("seconds") or 0.0)
+    try:
+        header, blobs = wire.unpack_outcome(payload)
+    except wire.WireError as error:
+        return Outcome(False, None, f"returned a value that cannot be graded: {error}", 0.0)
+    seconds = header.get("seconds")
+    seconds = float(seconds) if type(seconds) in (int, float) else 0.0
     if header.get("ok") is True:
         try:
             return Outcome(True, wire.decode(header.get("tree"), blobs), None, seconds)
-        except ValueError as error:
-            return Outcome(False, None, f"returned data that could not be read ({error})", seconds)
-    return Outcome(False, None, str(header.get("error") or "failed"), seconds)
+        except wire.WireError as error:
+            return Outcome(False, None, f"returned a value that cannot be graded: {error}", seconds)
+    error = header.get("error")
+    return Outcome(False, None, error if type(error) is str and error else "failed", seconds)
 
 
 def _missing(calls, reason):
     return SandboxResult("no-submission", [Outcome(False, None, reason, 0.0) for _ in calls], "", [])
+
+
+def read_submission(path, limit=MAX_SUBMISSION_BYTES):
+    """The bytes of a student's file, read with a bound, or None.
+
+    None when ``path`` is missing, not a regular file, a symbolic link, or
+    larger than ``limit`` (:data:`MAX_SUBMISSION_BYTES`).
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except (OSError, ValueError):
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+            return None
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            data = handle.read(limit + 1)
+        return data if len(data) <= limit else None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+_PARSER = """
+import json, sys
+try:
+    import resource
+    resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[3]) << 20,) * 2)
+except Exception:
+    pass
+import importlib.util
+spec = importlib.util.spec_from_file_location("k2l_submission_parser", sys.argv[1])
+module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+text = sys.stdin.buffer.read().decode("utf-8", "replace")
+sys.stdout.write(json.dumps(module.top_level_functions(sys.argv[2], text)))
+"""
+
+
+def defined_functions(path, timeout=20, memory_mb=1024):
+    """Names of the top-level functions a student's file defines (parsed, never run).
+
+    The file is read with a bound (:func:`read_submission`) and parsed in a
+    separate, short-lived Python process with a memory and time limit (never
+    in the caller's process: a hostile file can make the parser take
+    gigabytes). Works without a running sandbox server and on any OS.
+
+    Returns
+    -------
+    frozenset of str
+        Empty when the file is missing, too large, unreadable or does not parse.
+    """
+    data = read_submission(path)
+    if data is None:
+        return frozenset()
+    parser = str(Path(__file__).with_name("submission.py"))
+    try:
+        done = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", _PARSER, parser, os.path.basename(os.fspath(path)), str(int(memory_mb))],
+            input=data, capture_output=True, timeout=timeout,
+            env={"PYTHONDONTWRITEBYTECODE": "1", **{k: os.environ[k] for k in ("SYSTEMROOT",) if k in os.environ}},
+        )  # fmt: skip
+        names = wire.loads(done.stdout, 1 << 22) if done.returncode == 0 else []
+    except (subprocess.TimeoutExpired, OSError, wire.WireError):
+        return frozenset()
+    if type(names) is not list:
+        return frozenset()
+    return frozenset(name for name in names if type(name) is str and name.isidentifier())
 
 
 _shared = None

@@ -3,10 +3,18 @@
 Messages go to the supervisor over a pipe (``results``), framed by
 :func:`~k2l_course.sandbox.wire.frame`:
 
-``L``  loaded: ``{"fatal": str|None, "syntax": bool, "problems": [str]}``
+``L``  loaded: ``{"fatal": str|None, "syntax": bool, "unreadable": bool,
+       "problems": [str], "refused": [str]}``
 ``S``  call started: ``{"call": i}``
 ``D``  call done: :func:`~k2l_course.sandbox.wire.pack_outcome` of
-       ``{"call": i, "ok": bool, "error": str|None, "memory": bool, "tree": ...}``
+       ``{"call": i, "ok": bool, "error": str|None, "memory": bool,
+       "refused": [str], "tree": ...}``
+
+``i`` is the position in the list of calls the child was given (the
+supervisor's run order: visible calls first, hidden calls last). A hidden
+call's arguments are not in that list: after its ``S`` message, the child
+reads them from ``hidden_fd`` (one frame, sent by the supervisor only then),
+so student code never holds a hidden input before that call starts.
 
 Everything here is under the student's control once their code runs (they
 could write anything to the pipe); the supervisor and the grader treat every
@@ -23,7 +31,7 @@ import sys
 import traceback
 import types
 
-from k2l_course.sandbox import wire
+from k2l_course.sandbox import guard, wire
 from k2l_course.sandbox.submission import neutralize_magics, read_units
 
 #: How a call to a function the file does not define is reported (the grader
@@ -86,13 +94,14 @@ def load(path, display_name):
     module.__builtins__ = __builtins__
     module.get_ipython = lambda: None
     sys.modules[MODULE_NAME] = module
-    report = {"fatal": None, "syntax": False, "problems": [], "memory": False}
+    report = {"fatal": None, "syntax": False, "unreadable": False, "problems": [], "memory": False}
     try:
         with open(path, "rb") as handle:
             text = handle.read().decode("utf-8", errors="replace")
         units = read_units(path, text)
-    except (OSError, ValueError) as error:
-        report["fatal"] = f"could not read {display_name}: {error}"
+    except (OSError, ValueError, RecursionError, MemoryError) as error:
+        report["fatal"] = f"could not read {display_name}: {error}"[:2000]
+        report["unreadable"] = True
         return module, report
     future_flags = 0
     for unit in units:
@@ -147,7 +156,23 @@ def load(path, display_name):
     return module, report
 
 
-def main(path, display_name, calls, start, results_fd, call_timeout):
+def _receive_hidden(fd):
+    """Read one call's arguments (a frame of the supervisor) from ``fd``."""
+    def exactly(count):
+        data = bytearray()
+        while len(data) < count:
+            chunk = os.read(fd, count - len(data))
+            if not chunk:
+                raise EOFError("the supervisor sent no arguments")
+            data += chunk
+        return bytes(data)
+
+    _, length = wire._HEADER.unpack(exactly(wire._HEADER.size))
+    header, blobs = wire.unpack_outcome(exactly(length))
+    return wire.decode(header["tree"], blobs)
+
+
+def main(path, display_name, calls, start, results_fd, call_timeout, forbidden=None, hidden_fd=None, locations=None):
     """Load the file and run ``calls[start:]``, reporting to ``results_fd``.
 
     Parameters
@@ -156,25 +181,37 @@ def main(path, display_name, calls, start, results_fd, call_timeout):
         The private copy of the student's file.
     display_name : str
         Its name as the student knows it (for messages).
-    calls : list of (str, dict)
-        Function names and keyword arguments (already plain data).
+    calls : list of (str, dict or None, bool)
+        Function name, keyword arguments (plain data; None for a hidden
+        call, whose arguments come from ``hidden_fd`` when it starts) and
+        whether the call is hidden.
     start : int
         Index of the first call to run (after a restart).
     results_fd : int
         Write end of the pipe to the supervisor.
     call_timeout : float
         Seconds per call before :class:`CallTimeout` is raised in it.
+    forbidden : dict, optional
+        ``{dotted name: reason}`` refused to student code (:mod:`guard`).
+    hidden_fd : int, optional
+        Where hidden calls' arguments arrive.
+    locations : list, optional
+        Where loaded modules hold the forbidden objects (:func:`guard.locate`).
     """
     signal.signal(signal.SIGALRM, _on_alarm)
+    guard.install(forbidden, locations)
     module, report = load(path, display_name)
+    report["refused"] = list(guard.REFUSED)
     _send(results_fd, b"L", json.dumps(report).encode())
     if report["fatal"]:
         return
     for index in range(start, len(calls)):
-        function_name, kwargs = calls[index]
+        function_name, kwargs, hidden = (*calls[index], False)[:3]  # ((name, kwargs) pairs: not hidden)
         _send(results_fd, b"S", json.dumps({"call": index}).encode())
         header = {"call": index, "ok": False, "error": None, "memory": False, "tree": None}
         blobs = []
+        if hidden:
+            kwargs = _receive_hidden(hidden_fd)
         function = module.__dict__.get(function_name)
         if function is None:
             header["error"] = f"{display_name} {UNDEFINED} {function_name}"
@@ -202,7 +239,9 @@ def main(path, display_name, calls, start, results_fd, call_timeout):
             except RecursionError as error:
                 header["error"] = _describe(error, display_name)
             except BaseException as error:
-                header["error"] = f"raised {_describe(error, display_name)}"
+                message = str(error) if isinstance(error, Exception) else ""
+                header["error"] = message[:2000] if message.startswith("refused:") else f"raised {_describe(error, display_name)}"
+        header["refused"] = list(guard.REFUSED)
         try:
             payload = wire.pack_outcome(header, blobs)
         except (ValueError, TypeError, MemoryError) as error:

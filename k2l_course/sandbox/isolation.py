@@ -1,21 +1,50 @@
 """Operating-system walls around the student's process (Linux).
 
-Everything here is called in forked processes of the sandbox server, never in
-the grader itself. What holds depends on who runs the grader:
+Everything here is called in the sandbox server or processes it forks, never
+in the grader itself (except :func:`bwrap_command`, :func:`claim_ids` and
+:func:`own_memory_cgroup`, which prepare the server's start). What holds
+depends on where the grader runs:
 
-As root (CI, containers, Gradescope):
-    the child gets a dedicated unprivileged uid/gid (one per concurrent slot,
-    no supplementary groups, ``no_new_privs``), so file permissions apply to
-    it; every process of that uid is killed after each run; when the kernel
-    lets us create mount namespaces, paths the child must not see (solutions,
-    hidden checks, other submissions, the grader's output) are covered by an
-    empty read-only tmpfs, and the child gets a private, size-limited ``/tmp``
-    and no network (a network namespace of its own).
+As root, with namespaces and bubblewrap (this machine, CI, a VM):
+    the server runs inside one bubblewrap **allow-list** view per batch
+    (:func:`bwrap_command`): ``/usr`` and its links, a few files of ``/etc``,
+    the Python installation (venv and base interpreter) and the package
+    read-only, a minimal ``/dev``, its own ``/proc`` (PID namespace), an
+    empty ``/tmp``, no network, its own IPC namespace; nothing else of the
+    machine exists there (``/home``, ``/srv``, ``/root``, ``/run``, other
+    checkouts anywhere). Pre-warming is kept: the stack is imported once in
+    the server, inside the view, and each child is forked from it. Each
+    child then gets, before student code runs: a memory cgroup of its own
+    (:class:`MemoryCgroup`: one limit on anonymous memory, memfd, SysV and
+    POSIX shared memory and tmpfs pages together; over it the kernel kills
+    the child), new mount, IPC and network namespaces (its SysV segments and
+    message queues die with it), private size-limited ``/tmp``, ``/var/tmp``
+    and ``/dev/shm`` (tmpfs), the ``k2l_course`` package covered (its
+    runtime is already loaded), a dedicated unprivileged uid/gid (one per
+    concurrent slot, claimed exclusively, no supplementary groups,
+    ``no_new_privs``), rlimits; after each run every process of that uid
+    and of the cgroup is killed and the cgroup removed.
+As root, with namespaces but no bubblewrap:
+    the same per-child walls, but the view is a deny-list: the course
+    checkout and the given folders are covered by empty tmpfs
+    (:func:`arrange_view`); other folders of the machine stay visible to the
+    extent their permissions allow.
+As root, without namespaces (a container without ``CAP_SYS_ADMIN``, such
+as Gradescope's):
+    the unprivileged uid, rlimits (address space, file size, processes),
+    the kill of every process of the uid, the fresh working folder and the
+    refusals of :mod:`~k2l_course.sandbox.guard` hold; the view is the whole
+    container filtered by file permissions (the server checks that secrets
+    are unreadable to the sandbox uid and refuses to start otherwise), there
+    is no private ``/tmp`` or IPC namespace, and memory is limited by address
+    space only unless the container's memory cgroup is writable (memfd or
+    shared memory can then exceed the limit, within the container's own).
 Not root (a student running ``k2l check`` on their own machine):
     the child keeps the user's uid, so file permissions do not separate it
-    from the user's files; resource limits, the session/process-group kill,
-    the fresh working directory, the cleaned environment and ``sys.path``
-    still hold.
+    from the user's files (nor from its supervisor: a student can stop their
+    own check); resource limits, the session/process-group kill, the fresh
+    working directory, the cleaned environment and ``sys.path`` and the
+    refusals of :mod:`~k2l_course.sandbox.guard` still hold.
 """
 
 from __future__ import annotations
@@ -36,6 +65,7 @@ PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
 CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
+CLONE_NEWIPC = 0x08000000
 MS_RDONLY = 1
 MS_NOSUID = 2
 MS_NODEV = 4
@@ -224,21 +254,46 @@ def _mount(source, target, fstype, flags, data=None):
 def new_mount_namespace(network=False):
     """Enter a private mount namespace; False when the kernel refuses.
 
-    With ``network=True``, also a new network namespace when possible: the
-    process then has no network at all (not even a working loopback).
+    With ``network=True``, also a new network namespace (the process then
+    has no network at all, not even a working loopback) and a new IPC
+    namespace (its SysV shared memory, semaphores and message queues are its
+    own, and vanish with it), when possible.
     """
     if not is_root():
         return False
-    if not (network and _libc.unshare(CLONE_NEWNS | CLONE_NEWNET) == 0):
+    if not (network and _libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC) == 0):
         if _libc.unshare(CLONE_NEWNS) != 0:
             return False
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     return True
 
 
-def private_tmp(path="/tmp", size_mb=256, mode="1777"):
-    """Mount a fresh, size-limited tmpfs at ``path`` (in this namespace)."""
-    _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={int(size_mb)}m,mode={mode}")
+def cover(path):
+    """Hide a folder behind an empty read-only tmpfs (in this mount namespace)."""
+    _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY, "size=4k,mode=0755")
+
+
+def private_tmp(path="/tmp", size_mb=256, mode="1777", keep=()):
+    """Mount a fresh, size-limited tmpfs at ``path`` (in this namespace).
+
+    Paths of ``keep`` inside ``path`` (a Python environment under ``/tmp``)
+    are bound back, read-only, at the same place.
+    """
+    inside = sorted(p for p in {os.path.realpath(k) for k in keep} if _within(p, path) and p != path and os.path.exists(p))
+    handles = {p: os.open(p, os.O_PATH) for p in inside}
+    try:
+        _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={int(size_mb)}m,mode={mode}")
+        for kept, handle in handles.items():
+            if stat.S_ISDIR(os.fstat(handle).st_mode):
+                os.makedirs(kept, 0o755, exist_ok=True)
+            else:
+                os.makedirs(os.path.dirname(kept), 0o755, exist_ok=True)
+                open(kept, "w").close()
+            _mount(f"/proc/self/fd/{handle}", kept, None, MS_BIND | MS_REC)
+            _mount(None, kept, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC)
+    finally:
+        for handle in handles.values():
+            os.close(handle)
 
 
 def _blocked_ancestors(path, uid):
@@ -434,3 +489,162 @@ def close_fds_except(keep):
             os.closerange(low, fd)
         low = fd + 1
     os.closerange(low, top)
+
+
+# --- one memory limit for everything a run holds ---------------------------------
+
+
+def own_memory_cgroup():
+    """This process's cgroup-v1 memory directory, if we may create groups in it (else None)."""
+    try:
+        with open("/proc/self/cgroup") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            folder = os.path.join("/sys/fs/cgroup/memory", path.lstrip("/"))
+            probe = os.path.join(folder, f"k2l-probe-{os.getpid()}")
+            try:
+                os.mkdir(probe)
+                os.rmdir(probe)
+            except OSError:
+                return None
+            return folder
+    return None
+
+
+class MemoryCgroup:
+    """A cgroup-v1 memory group for one child: one limit on all it holds.
+
+    The kernel charges a group for every page its processes bring in:
+    anonymous memory, memfd and shared memory (SysV and POSIX), files in a
+    tmpfs (its private ``/tmp``), page cache. Over the limit, the kernel's
+    OOM killer ends the child; :meth:`out_of_memory` tells so afterwards.
+    """
+
+    def __init__(self, path):
+        self.path = path
+
+    @classmethod
+    def create(cls, parent, memory_mb):
+        """A new group under ``parent`` limited to ``memory_mb`` MB (None when ``parent`` is None)."""
+        if not parent:
+            return None
+        path = os.path.join(parent, f"k2l-run-{os.getpid()}-{time.monotonic_ns()}")
+        os.mkdir(path)
+        limit = str(int(memory_mb) * 2**20)
+        group = cls(path)
+        group._write("memory.limit_in_bytes", limit)
+        if os.path.exists(os.path.join(path, "memory.memsw.limit_in_bytes")):
+            try:
+                group._write("memory.memsw.limit_in_bytes", limit)  # no escape into swap either
+            except OSError:
+                pass
+        return group
+
+    def _write(self, name, value):
+        with open(os.path.join(self.path, name), "w") as handle:
+            handle.write(value)
+
+    def join(self):
+        """Move the calling process into the group (call in the child, before it drops root)."""
+        self._write("cgroup.procs", str(os.getpid()))
+
+    def out_of_memory(self):
+        """Whether the kernel's OOM killer acted in this group."""
+        try:
+            with open(os.path.join(self.path, "memory.oom_control")) as handle:
+                for line in handle:
+                    if line.startswith("oom_kill "):
+                        return int(line.split()[1]) > 0
+            with open(os.path.join(self.path, "memory.failcnt")) as handle:
+                return int(handle.read()) > 0
+        except (OSError, ValueError):
+            return False
+
+    def kill(self):
+        """Kill every process still in the group."""
+        for _ in range(200):
+            try:
+                with open(os.path.join(self.path, "cgroup.procs")) as handle:
+                    pids = [int(p) for p in handle.read().split()]
+            except OSError:
+                return
+            if not pids:
+                return
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            time.sleep(0.005)
+
+    def remove(self):
+        """Remove the group (its processes must be gone)."""
+        for _ in range(200):
+            try:
+                os.rmdir(self.path)
+                return
+            except FileNotFoundError:
+                return
+            except OSError:
+                time.sleep(0.005)
+
+
+# --- the allow-list view (bubblewrap) ----------------------------------------------
+
+#: Files of /etc the Python stack may read (the rest of /etc is not in the view).
+ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime", "nsswitch.conf", "passwd",
+             "group", "hosts", "mime.types", "ssl", "fonts", "matplotlibrc", "os-release")  # fmt: skip
+
+
+def bwrap_command(allowed, writable=(), hidden_root=None):
+    """The ``bwrap`` command line of the sandbox server's allow-list view, or None.
+
+    The server (and every child it forks) then sees only: ``/usr`` and the
+    usual links into it, a few files of ``/etc``, the ``allowed`` paths
+    read-only, the ``writable`` ones (the memory cgroup) read-write, a fresh
+    ``/proc`` (its own PID namespace), a minimal ``/dev``, an empty private
+    ``/tmp``; no network, its own IPC namespace. Nothing else of the machine
+    (``/home``, ``/srv``, ``/root``, ``/run``, other checkouts) exists in it.
+
+    Parameters
+    ----------
+    allowed : iterable of str
+        Paths (files or folders) to show read-only at the same place.
+    writable : iterable of str
+        Paths to show read-write.
+    hidden_root : str or None
+        A folder none of ``allowed`` may contain (the course checkout); a
+        path that does contain it is refused (ValueError).
+    """
+    import shutil
+    import subprocess
+
+    bwrap = shutil.which("bwrap")
+    if bwrap is None or not is_root():
+        return None
+    command = [bwrap, "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+               "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--ro-bind", "/usr", "/usr"]  # fmt: skip
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(top):
+            command += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            command += ["--ro-bind", top, top]
+    for name in ETC_FILES:
+        if os.path.exists(os.path.join("/etc", name)):
+            command += ["--ro-bind", os.path.join("/etc", name), os.path.join("/etc", name)]
+    for path in sorted({os.path.realpath(p) for p in allowed if os.path.exists(p)}):
+        if hidden_root and _within(hidden_root, path):
+            raise ValueError(f"{path} contains {hidden_root}")
+        command += ["--ro-bind", path, path]
+    for path in writable:
+        command += ["--bind", path, path]
+    command += ["--chdir", "/"]
+    try:  # (a container without namespaces, e.g. Gradescope's: no bubblewrap there)
+        probe = subprocess.run([*command, "true"], stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return command if probe.returncode == 0 else None

@@ -2,12 +2,14 @@
 
 Process tree (grader = the trusted process that judges)::
 
-    grader ──socket──> zygote (imports NumPy, and the TensorFlow/nengo stack
-                        │      the first time a submission mentions it)
-                        ├── supervisor (one per run; root if the grader is)
-                        │     └── child (student code: own session, rlimits,
-                        │                unprivileged uid, private /tmp)
-                        └── supervisor ...
+    grader ──socket──> bwrap (allow-list view, PID/IPC/net namespaces; as root)
+                        └── zygote (imports NumPy, and the TensorFlow/nengo stack
+                              │  the first time a submission mentions it)
+                              ├── supervisor (one per run; root if the grader is)
+                              │     └── child (student code: own session, rlimits,
+                              │                memory cgroup, unprivileged uid,
+                              │                own mount/IPC/net namespaces, private /tmp)
+                              └── supervisor ...
 
 Forking from the zygote costs a few milliseconds instead of the ~6 s and
 750 MB of importing TensorFlow, nengo-dl and nengo-loihi in a fresh
@@ -17,14 +19,17 @@ child's private directory, watches the time, restarts the child after a call
 that hung or crashed, caps what comes back, kills everything the child left
 behind and sends the grader plain frames.
 
-Request (one SEQPACKET message, JSON) with three file descriptors: the
-submission, the encoded calls (a memfd) and the write end of a response
-pipe. Response frames: ``O`` per call (an outcome, in order), then ``R``
+Request (one SEQPACKET message, JSON) with four file descriptors: the
+submission, the encoded calls (a memfd: visible calls' arguments), the hidden
+calls' arguments (a memfd the supervisor copies to the child with
+``sendfile`` only when that call starts, never into its own memory) and the
+write end of a response pipe. Response frames: ``O`` per call (an outcome, in order), then ``R``
 (``{"status", "output", "notes", "internal"}``).
 """
 
 from __future__ import annotations
 
+import builtins
 import importlib
 import json
 import os
@@ -37,7 +42,7 @@ import sys
 import tempfile
 import time
 
-from k2l_course.sandbox import child, isolation, wire  # (child: imported now, read before privileges drop)
+from k2l_course.sandbox import child, guard, isolation, wire  # (child: imported now, read before privileges drop)
 
 #: Modules every child finds already imported (cheap, often used).
 PRELOAD = (
@@ -50,8 +55,9 @@ PRELOAD = (
 
 #: Third-party packages the zygote imports when a submission mentions them
 #: (trusted, installed code; the standard library is always allowed).
+#: (Never ``k2l_course``: its reference code must not be in the memory children inherit.)
 PRELOADABLE = {"numpy", "scipy", "tensorflow", "keras", "nengo", "nengo_dl", "nengo_loihi", "nengo_extras",
-               "matplotlib", "k2l_course"}  # fmt: skip
+               "matplotlib"}  # fmt: skip
 _STACK = {"tensorflow", "keras", "nengo", "nengo_dl", "nengo_loihi"}
 #: Standard-library modules whose import does something (opens a browser,
 #: starts IDLE, runs tests...): never imported in the server.
@@ -61,8 +67,44 @@ _IMPORTS = re.compile(r"\b(?:from[ \t]+([\w\.]+)[ \t]+import[ \t]+([\w \t,\(\)]+
 
 #: Seconds a hung call may overrun its limit before its process is killed.
 GRACE = 0.5
-#: Largest amount of data (MB) one run may send back.
-RESULT_MB = 256
+#: Largest amount of data (MB) one run may send back (all outcomes together).
+RESULT_MB = wire.MAX_RESULT_BYTES >> 20
+#: Longest note or error message kept from the child (characters).
+TEXT_LIMIT = 2000
+_BUILTIN_EXCEPTIONS = frozenset(
+    name for name, value in vars(builtins).items() if isinstance(value, type) and issubclass(value, BaseException)
+)
+
+
+class _Corrupt(wire.WireError):
+    """The result channel carries something no child of ours writes: stop trusting it."""
+
+
+def clean(text, limit=TEXT_LIMIT):
+    """Untrusted text made safe to show and store: str, valid UTF-8, bounded."""
+    text = text if type(text) is str else repr(text)
+    return text[:limit].encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def hidden_error(error, function):
+    """What may be shown of a hidden call's error: its kind, never its text.
+
+    The text of an error is the student's (it could spell out the hidden
+    input), so only fixed sentences and built-in exception names pass.
+    """
+    error = error if type(error) is str else ""
+    if error.startswith("raised "):
+        name = re.match(r"raised ([A-Za-z_]\w*)", error)
+        name = name.group(1) if name else ""
+        return f"raised {name}" if name in _BUILTIN_EXCEPTIONS else "raised an exception"
+    if error.startswith("refused:"):
+        return "refused a forbidden name (see the notes)"
+    for fixed in ("ran out of memory", "did not finish within", "called exit"):
+        if error.startswith(fixed):
+            return fixed
+    if child.UNDEFINED in error:
+        return f"the file {child.UNDEFINED} {function}"
+    return "failed (a hidden check: details are not shown)"
 
 
 def mentioned_modules(text):
@@ -109,11 +151,12 @@ def preload(names):
             pass
 
 
-def environment_paths():
-    """Paths the child must be able to read: the Python installation."""
+def environment_paths(config=None):
+    """Paths the child must be able to read: the Python installation (and the allow-list)."""
     import k2l_course
 
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    paths.update((config or {}).get("allowed", ()))
     paths.update(p for p in sys.path if p and os.path.isdir(p))
     paths.add(os.path.dirname(k2l_course.__file__))
     return sorted(os.path.realpath(p) for p in paths)
@@ -166,10 +209,20 @@ def _reap():
 class Supervisor:
     """Runs one submission's calls in sandboxed children (see module doc)."""
 
-    def __init__(self, request, content, calls, response_fd, config):
+    def __init__(self, request, content, calls, response_fd, config, hidden_fd=None):
         self.request = request
         self.content = content
-        self.calls = calls
+        # Run order: visible calls first, hidden calls last, so no visible
+        # outcome (value, error, output) can carry a hidden input.
+        self.order = [i for i, c in enumerate(calls) if not c[2]] + [i for i, c in enumerate(calls) if c[2]]
+        self.calls = [calls[i] for i in self.order]
+        self.hidden = {int(k): v for k, v in (request.get("hidden") or {}).items()}  # index -> [offset, length]
+        self.hidden_fd = hidden_fd
+        self.hidden_seen = False  # a hidden input reached a child: drop its output and notes from now on
+        self.forbidden = {str(k): str(v) for k, v in (request.get("forbidden") or {}).items()}
+        self.refused = []
+        self.result_bytes = 0
+        self.cgroup = None
         self.response_fd = response_fd
         self.config = config
         self.uid = request.get("uid")
@@ -186,11 +239,12 @@ class Supervisor:
 
     # -- the child ---------------------------------------------------------
 
-    def _child(self, start, results_w, output_w, workdir):
+    def _child(self, start, results_w, output_w, hidden_r, workdir):
         """In the forked child: isolate, then run the student's code. Never returns."""
         try:
             os.setsid()
             isolation.die_with_parent()
+            isolation.prctl(isolation.PR_SET_DUMPABLE, 1)  # (its own /proc/self works again)
             if os.getppid() != self.pid:  # the supervisor died before the line above
                 os._exit(70)
             null = os.open(os.devnull, os.O_RDONLY)
@@ -198,13 +252,21 @@ class Supervisor:
             os.dup2(output_w, 1)
             os.dup2(output_w, 2)
             os.dup2(results_w, 3)
-            isolation.close_fds_except([0, 1, 2, 3])
+            os.dup2(hidden_r, 4)
+            isolation.close_fds_except([0, 1, 2, 3, 4])
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            if self.cgroup is not None:
+                self.cgroup.join()  # before anything is allocated: all it holds counts
             private = self.uid is not None and self.config.get("namespaces") and isolation.new_mount_namespace(network=True)
             if private:
                 for path in ("/tmp", "/var/tmp", "/dev/shm"):
                     if os.path.isdir(path):
-                        isolation.private_tmp(path, size_mb=self.config.get("tmp_mb", 256))
+                        isolation.private_tmp(path, size_mb=self.config.get("tmp_mb", 256),
+                                              keep=self.config.get("allowed", ()))  # fmt: skip
+                if self.config.get("package"):
+                    isolation.cover(self.config["package"])  # (its runtime is loaded: the sources go)
+                if self.config.get("allow_list") and os.path.isdir("/sys"):
+                    isolation.cover("/sys")  # (only the memory cgroup was there; the child has joined its group)
                 workdir = tempfile.mkdtemp(prefix="k2l-", dir="/tmp")
             name = self.request["name"]
             path = os.path.join(workdir, name)
@@ -240,7 +302,8 @@ class Supervisor:
             finally:
                 os._exit(71)
         try:
-            child.main(path, name, self.calls, start, 3, self.call_timeout)
+            child.main(path, name, self.calls, start, 3, self.call_timeout, self.forbidden, 4,
+                       self.request.get("guard_locations"))  # fmt: skip
             sys.stdout.flush()
             sys.stderr.flush()
         except BaseException:
@@ -250,6 +313,7 @@ class Supervisor:
     def _spawn(self, start):
         results_r, results_w = os.pipe()
         output_r, output_w = os.pipe()
+        hidden_r, hidden_w = os.pipe()
         workdir = tempfile.mkdtemp(prefix="k2l-run-", dir=self.config.get("rundir"))
         sys.stdout.flush()
         sys.stderr.flush()
@@ -257,16 +321,26 @@ class Supervisor:
         if pid == 0:
             os.close(results_r)
             os.close(output_r)
-            self._child(start, results_w, output_w, workdir)
+            os.close(hidden_w)
+            self._child(start, results_w, output_w, hidden_r, workdir)
         os.close(results_w)
         os.close(output_w)
-        return pid, results_r, output_r, workdir
+        os.close(hidden_r)
+        os.set_blocking(hidden_w, False)
+        return pid, results_r, output_r, hidden_w, workdir
 
     # -- supervising ---------------------------------------------------------
 
     def _set(self, index, ok, error, seconds=0.0, tree=None, blobs=()):
-        if 0 <= index < len(self.outcomes) and self.outcomes[index] is None:
-            self.outcomes[index] = ({"ok": ok, "error": error, "seconds": round(seconds, 4), "tree": tree}, list(blobs))
+        """Record the outcome of the call at run position ``index`` (first record wins)."""
+        if not (0 <= index < len(self.outcomes)) or self.outcomes[index] is not None:
+            return
+        function, _, hidden = self.calls[index]
+        if error is not None:
+            error = clean(error)
+            if hidden:
+                error = hidden_error(error, function)
+        self.outcomes[index] = ({"ok": ok, "error": error, "seconds": round(seconds, 4), "tree": tree}, list(blobs))
 
     def _fill(self, start, error):
         for index in range(start, len(self.outcomes)):
@@ -284,7 +358,7 @@ class Supervisor:
         return self._status()
 
     def _status(self):
-        for status in ("syntax-error", "timeout", "memory", "crashed"):
+        for status in ("unreadable", "syntax-error", "timeout", "memory", "crashed"):
             if status in self.flags:
                 return status
         return "ok"
@@ -293,18 +367,27 @@ class Supervisor:
         """One child; returns (next call to run, whether to start another child)."""
         if self.uid is not None:
             isolation.kill_uid(self.uid, _reap)
-        pid, results_r, output_r, workdir = self._spawn(start)
-        reader = wire.FrameReader(max_frame=RESULT_MB * 2**20)
-        state = {"phase": "setup", "current": None, "began": time.monotonic(), "start": start, "received": 0}
-        killed_for = None  # "call-timeout" | "timeout" | "too-much-data"
+        memory = isolation.MemoryCgroup.create(self.config.get("cgroup"), self.memory_mb) if self.uid is not None else None
+        self.cgroup = memory
+        pid, results_r, output_r, hidden_w, workdir = self._spawn(start)
+        reader = wire.FrameReader(max_frame=wire.MAX_RESULT_BYTES + (1 << 20))
+        state = {"phase": "setup", "current": None, "began": time.monotonic(), "start": start, "received": 0,
+                 "send": None}  # fmt: skip
+        killed_for = None  # "call-timeout" | "timeout" | "too-much-data" | "corrupt" | "memory"
         exited = os.pidfd_open(pid)
 
         def consume(data):
             state["received"] += len(data)
-            if state["received"] > RESULT_MB * 2**20:
-                raise ValueError(f"more than {RESULT_MB} MB")
-            for kind, payload in reader.feed(data):
+            if state["received"] > wire.MAX_RESULT_BYTES + (4 << 20):
+                raise wire.WireError(f"more than {RESULT_MB} MB")
+            try:
+                frames, problem = reader.feed(data), None
+            except wire.WireError as error:  # a frame announcing too much: ours only ever for a result
+                frames, problem = getattr(error, "frames", []), error
+            for kind, payload in frames:
                 self._handle(kind, payload, state)
+            if problem is not None:
+                raise problem if bytes(reader.buffer[:1]) == b"D" else _Corrupt("an unknown message")
 
         streams = [results_r, output_r, exited]
         try:
@@ -316,11 +399,15 @@ class Supervisor:
                 if now >= limit:
                     killed_for = "call-timeout" if limit < self.deadline else "timeout"
                     break
-                ready, _, _ = select.select(streams, [], [], limit - now)
+                writers = [hidden_w] if state["send"] else []
+                ready, writable, _ = select.select(streams, writers, [], limit - now)
+                if writable:
+                    self._send_hidden(hidden_w, state)
                 if output_r in ready:
                     data = os.read(output_r, 1 << 16)
                     if data:
-                        self.output.add(data)
+                        if not self.hidden_seen:
+                            self.output.add(data)
                     else:
                         streams.remove(output_r)
                 if results_r in ready:
@@ -338,7 +425,9 @@ class Supervisor:
                     except BlockingIOError:
                         pass
                     break
-        except ValueError:
+        except _Corrupt:
+            killed_for = "corrupt"
+        except wire.WireError:
             killed_for = "too-much-data"
         phase, current, began, start = state["phase"], state["current"], state["began"], state["start"]
         # The child is done, or must be: kill its whole group, then reap it.
@@ -348,65 +437,126 @@ class Supervisor:
             pass
         _, status = os.waitpid(pid, 0)
         self._drain(output_r)
-        os.close(results_r)
-        os.close(output_r)
-        os.close(exited)
+        for fd in (results_r, output_r, hidden_w, exited):
+            os.close(fd)
         isolation.kill_adopted(_reap)
         if self.uid is not None:
             isolation.kill_uid(self.uid, _reap)
+        if memory is not None:
+            memory.kill()
+            if memory.out_of_memory() and killed_for is None:
+                killed_for = "memory"
+            memory.remove()
         if workdir:
             shutil.rmtree(workdir, ignore_errors=True)
         return self._after(status, killed_for, phase, current, began, start)
 
+    def _send_hidden(self, hidden_w, state):
+        """Send (more of) the current hidden call's arguments, straight from the grader's memfd."""
+        offset, remaining = state["send"]
+        try:
+            sent = os.sendfile(hidden_w, self.hidden_fd, offset, remaining)
+        except BlockingIOError:
+            return
+        except OSError:
+            state["send"] = None
+            return
+        state["send"] = (offset + sent, remaining - sent) if 0 < sent < remaining else None
+
     def _handle(self, kind, payload, state):
-        """Update ``state`` (phase, current call, its start time, next call) for one frame."""
+        """Update ``state`` (phase, current call, its start time, next call) for one frame.
+
+        Every frame is untrusted (student code can write its own): a frame
+        that is malformed, out of turn or about another call than the current
+        one changes nothing but the current call's outcome, and nothing here
+        raises but :class:`wire.WireError` for a stream too large.
+        """
         now = time.monotonic()
         phase, current, start = state["phase"], state["current"], state["start"]
+        if kind not in (b"R", b"L", b"S", b"D"):
+            raise _Corrupt("an unknown message")
         if kind == b"R" and phase == "setup":
             state["phase"] = "loading"
         elif kind == b"L" and phase == "loading":
             try:
-                report = json.loads(payload)
-                problems = [str(p)[:2000] for p in report.get("problems", [])][:50]
-                fatal = report.get("fatal")
-            except (ValueError, AttributeError, TypeError):
-                report, problems, fatal = {}, ["the submission sent a malformed load report"], None
-            for note in problems:
-                if note not in self.notes:
-                    self.notes.append(note)
-            if report.get("syntax"):
-                self.flags.add("syntax-error")
-            if report.get("memory"):
-                self.flags.add("memory")
+                report = wire.loads(payload, 1 << 20)
+                if type(report) is not dict:
+                    raise wire.WireError("not an object")
+            except wire.WireError:
+                report = {"problems": ["the submission sent a malformed load report"]}
+            problems = report.get("problems") if type(report.get("problems")) is list else []
+            fatal = report.get("fatal")
+            self._note_refused(report.get("refused"))
+            if not self.hidden_seen:  # (a restarted child after hidden calls: nothing of it is shown)
+                for note in problems[:50]:
+                    note = clean(note)
+                    if note not in self.notes and len(self.notes) < 100:
+                        self.notes.append(note)
+            for flag in ("syntax", "memory", "unreadable"):
+                if report.get(flag) is True:
+                    self.flags.add({"syntax": "syntax-error"}.get(flag, flag))
             state["phase"] = "calls"
             if fatal:
-                self._fill(start, str(fatal)[:2000])
-                if not report.get("syntax"):
+                self._fill(start, clean(fatal) if not self.hidden_seen else "not run: the file could not be loaded")
+                if not report.get("syntax") and not report.get("unreadable"):
                     self.flags.add("crashed")
                 state["phase"], state["start"] = "done", len(self.calls)
         elif kind == b"S" and phase == "calls" and current is None:
             try:
-                index = json.loads(payload)["call"]
-            except (ValueError, KeyError, TypeError):
+                index = wire.loads(payload, 1024)["call"]
+            except (wire.WireError, KeyError, TypeError):
                 index = None
-            if index == start:
+            if type(index) is int and index == start and index < len(self.calls):
                 state["current"], state["began"] = index, now
+                if self.calls[index][2]:
+                    self.hidden_seen = True
+                    offset, length = self.hidden.get(self.order[index], (0, 0))
+                    state["send"] = (int(offset), int(length))
         elif kind == b"D" and phase == "calls" and current is not None:
             try:
                 header, blobs = wire.unpack_outcome(payload)
                 if header.get("call") != current:
-                    raise ValueError("out of order")
+                    raise wire.WireError("malformed result: out of order")
+                self._note_refused(header.get("refused"))
                 ok = header.get("ok") is True
                 error = header.get("error")
-                error = None if ok else (str(error)[:2000] if error else "failed")
+                error = None if ok else (error if type(error) is str and error else "failed")
                 if header.get("memory") is True:
                     self.flags.add("memory")
                 if header.get("timeout") is True:
                     self.flags.add("timeout")
-                self._set(current, ok, error, now - state["began"], header.get("tree") if ok else None, blobs if ok else ())
-            except ValueError as problem:
-                self._set(current, False, f"sent a malformed result ({problem})", now - state["began"])
-            state["current"], state["start"] = None, current + 1
+                tree = header.get("tree") if ok else None
+                if ok:
+                    size = sum(len(blob) for blob in blobs) + len(payload) // 8
+                    if self.result_bytes + size > wire.MAX_RESULT_BYTES:
+                        raise wire.WireError(f"more than {RESULT_MB} MB of results in this run")
+                    try:
+                        wire.decode(tree, blobs)  # validated here; the grader decodes again
+                    except wire.WireError as problem:
+                        raise wire.WireError(f"returned a value that cannot be graded: {problem}") from None
+                    self.result_bytes += size
+                self._set(current, ok, error, now - state["began"], tree, blobs if ok else ())
+            except wire.WireError as problem:
+                message = str(problem)
+                if not message.startswith("returned"):
+                    message = f"returned a value that cannot be graded: {message}"
+                self._set(current, False, message, now - state["began"])
+            except Exception as problem:  # never let a frame stop the supervisor
+                self._set(current, False, f"returned a value that cannot be graded ({type(problem).__name__})",
+                          now - state["began"])  # fmt: skip
+            state["current"], state["start"], state["send"] = None, current + 1, None
+
+    def _note_refused(self, names):
+        """Note each forbidden name the child says it refused (only names we gave it count)."""
+        if type(names) is not list:
+            return
+        for name in names[:100]:
+            reason = self.forbidden.get(name) if type(name) is str else None
+            if reason is None and type(name) is str and name in guard.BLOCKED:
+                reason = guard.BLOCKED[name]
+            if reason is not None and name not in self.refused:
+                self.refused.append(name)
+                self.notes.append(f"refused: {name} ({reason})")
 
     def _after(self, status, killed_for, phase, current, began, start):
         """Decide what the end of a child means; returns (next start, again)."""
@@ -424,6 +574,24 @@ class Supervisor:
                     self._set(current, False, f"did not finish: the submission's time limit of {self.timeout:g} s ran out")
                 self._fill(start, f"not run: the submission's time limit of {self.timeout:g} s ran out")
             return start, False
+        if killed_for == "memory":
+            self.flags.add("memory")
+            message = f"ran out of memory (the limit of {self.memory_mb} MB covers all the process holds: shared memory and files in /tmp too)"
+            if phase == "loading":
+                self._fill(start, f"not run: {message} while loading")
+                return start, False
+            index = current if current is not None else start
+            self._set(index, False, message)
+            return index + 1, index + 1 < len(self.calls) and time.monotonic() < self.deadline
+        if killed_for == "corrupt":
+            self.flags.add("crashed")
+            message = "wrote malformed data on the sandbox's result channel (file descriptor 3)"
+            if phase in ("setup", "loading"):
+                self._fill(start, f"not run: the file {message} while loading")
+                return start, False
+            index = current if current is not None else start
+            self._set(index, False, f"the call {message}")
+            return index + 1, index + 1 < len(self.calls) and time.monotonic() < self.deadline
         if killed_for == "too-much-data":
             self.flags.add("crashed")
             index = current if current is not None else start
@@ -463,8 +631,11 @@ class Supervisor:
             pass
 
     def respond(self, status):
+        by_index = [None] * len(self.outcomes)
+        for position, index in enumerate(self.order):
+            by_index[index] = self.outcomes[position]
         with open(self.response_fd, "wb", closefd=True) as out:
-            for header, blobs in self.outcomes:
+            for header, blobs in by_index:
                 out.write(wire.frame(b"O", wire.pack_outcome(header, blobs)))
             final = {"status": status, "output": self.output.text(), "notes": self.notes, "internal": self.internal}
             out.write(wire.frame(b"R", json.dumps(final).encode()))
@@ -485,24 +656,41 @@ def _read_all(fd, limit):
 
 def supervise(request, fds, config):
     """Entry of a supervisor process (forked from the zygote)."""
-    submission_fd, calls_fd, response_fd = fds
+    submission_fd, calls_fd, hidden_fd, response_fd = fds
     isolation.die_with_parent()
     if os.getppid() != request["zygote"]:
         os._exit(70)
     isolation.become_subreaper()
+    # Not dumpable: a child of the same uid (not root: `k2l check`) cannot
+    # read this process's memory or open its file descriptors via /proc.
+    isolation.prctl(isolation.PR_SET_DUMPABLE, 0)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-    content = _read_all(submission_fd, int(request.get("max_bytes", 20 * 2**20)))
+    content = _read_all(submission_fd, int(request["max_bytes"]))
     os.close(submission_fd)
     os.lseek(calls_fd, 0, os.SEEK_SET)
     header, blobs = wire.unpack_outcome(_read_all(calls_fd, 1 << 31))
     os.close(calls_fd)
-    calls = [(name, kwargs) for name, kwargs in wire.decode(header["tree"], blobs)]
-    supervisor = Supervisor(request, content, calls, response_fd, config)
+    calls = [(name, kwargs, bool(hidden)) for name, kwargs, hidden in wire.decode(header["tree"], blobs)]
+    supervisor = Supervisor(request, content, calls, response_fd, config, hidden_fd)
     supervisor.respond(supervisor.run())
 
 
 # --- the zygote -------------------------------------------------------------------
+
+
+_located = {}
+
+
+def _guard_locations(forbidden):
+    """:func:`guard.locate` for ``forbidden``, computed once per set of names and of loaded modules."""
+    if not forbidden:
+        return []
+    key = (tuple(sorted(forbidden.items())), len(sys.modules))
+    if key not in _located:
+        _located.clear()
+        _located[key] = guard.locate(forbidden)
+    return _located[key]
 
 
 def _reap_supervisors(supervisors, block=False):
@@ -534,27 +722,37 @@ def main(argv=None):
     os.environ.update(HOME=home, KERAS_HOME=os.path.join(home, ".keras"), MPLCONFIGDIR=os.path.join(home, "mpl"))
     preload(PRELOAD)
     preload(config.get("preload", ()))
-    info = {"ready": True, "root": isolation.is_root(), "namespaces": False, "covered": [], "exposed": []}
+    info = {"ready": True, "root": isolation.is_root(), "namespaces": False, "covered": [], "exposed": [],
+            "cgroup": bool(config.get("cgroup"))}  # fmt: skip
     uids = config.get("uids") or []
     info["uids"] = uids
     if uids and isolation.is_root():
         hide = list(config.get("hide", ())) + list(config.get("secret", ()))
-        if config.get("namespaces", True) and isolation.new_mount_namespace():
+        if config.get("allow_list"):  # bubblewrap made the view: nothing but the allow-list is there
+            info["namespaces"] = info["allow_list"] = True
+            info["covered"] = isolation.arrange_view(hide, environment_paths(config), uid=uids[0])
+        elif config.get("namespaces", True) and isolation.new_mount_namespace():
             info["namespaces"] = True
-            info["covered"] = isolation.arrange_view(hide, environment_paths(), uid=uids[0])
+            info["covered"] = isolation.arrange_view(hide, environment_paths(config), uid=uids[0])
         info["exposed"] = [path for path in config.get("secret", ()) if isolation.readable_by(uids[0], path)]
         for uid in uids:
             isolation.kill_uid(uid, _reap)
     config["namespaces"] = info["namespaces"]
     config["rundir"] = tempfile.mkdtemp(prefix="k2l-sandbox-")
+    if config.get("cgroup"):  # a group of this server's own: each run's group goes inside, all removed at the end
+        config["cgroup"] = os.path.join(config["cgroup"], f"k2l-sandbox-{os.urandom(6).hex()}")
+        os.mkdir(config["cgroup"])
     os.chmod(config["rundir"], 0o711)
+    import gc
+
+    gc.freeze()  # (fewer copy-on-write pages charged to each child)
     sock.sendall(json.dumps(info).encode())
     sock.settimeout(0.5)
     supervisors = set()
     try:
         while True:
             try:
-                message, fds, _, _ = socket.recv_fds(sock, 1 << 16, 3)
+                message, fds, _, _ = socket.recv_fds(sock, 1 << 16, 4)
             except socket.timeout:
                 _reap_supervisors(supervisors)
                 continue
@@ -565,10 +763,14 @@ def main(argv=None):
                 loaded = sorted(name for name in sys.modules if "." not in name)
                 with open(fds.pop(), "w") as reply:
                     json.dump(loaded, reply)
-            if request.get("op") == "run" and len(fds) == 3:
+            if request.get("op") == "run" and len(fds) == 4:
                 try:
-                    head = os.pread(fds[0], 1 << 20, 0).decode("utf-8", errors="replace")
-                    preload(mentioned_modules(head))
+                    # The whole file (bounded by the grader): an import after a large
+                    # notebook output must be found too.
+                    head = os.pread(fds[0], int(request["max_bytes"]), 0).decode("utf-8", errors="replace")
+                    forbidden = {name.rpartition(".")[0] for name in request.get("forbidden") or {}} | set(request.get("forbidden") or {})
+                    preload(mentioned_modules(head) | forbidden)
+                    request["guard_locations"] = _guard_locations(request.get("forbidden") or {})
                 except OSError:
                     pass
                 request["zygote"] = os.getpid()
@@ -599,6 +801,13 @@ def main(argv=None):
         if isolation.is_root():
             for uid in uids:
                 isolation.kill_uid(uid, _reap)
+        if config.get("cgroup"):
+            for entry in os.scandir(config["cgroup"]):
+                if entry.is_dir() and entry.name.startswith("k2l-run-"):
+                    group = isolation.MemoryCgroup(entry.path)
+                    group.kill()
+                    group.remove()
+            isolation.MemoryCgroup(config["cgroup"]).remove()
         for folder in (config.get("rundir"), home):
             if folder:
                 shutil.rmtree(folder, ignore_errors=True)

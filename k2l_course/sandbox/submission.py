@@ -7,7 +7,12 @@ may fail); each code cell becomes one unit. IPython-only syntax (``%magic``,
 unit does not already compile as Python, so ordinary code is never rewritten:
 line magics and shell lines become ``pass``, a cell magic of a non-Python
 cell (``%%bash``, ``%%writefile`` ...) drops the cell, a cell magic that wraps
-Python (``%%time``, ``%%capture`` ...) keeps its body.
+Python (``%%time``, ``%%capture`` ...) keeps its body. Cells tagged
+:data:`CHECK_TAG` in their metadata (the notebook's own "check this
+notebook" cell) are never run.
+
+Pure Python, standard library only: the portable sandbox and the
+parsing child of :func:`k2l_course.sandbox.defined_functions` reuse it.
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+
+#: Tag (in a cell's ``metadata.tags``) of cells never run by the sandbox.
+CHECK_TAG = "k2l-check"
 
 #: Cell magics whose body is Python code (run it, without the magic).
 PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug", "python", "python3"}
@@ -63,6 +71,10 @@ def read_units(path, text):
         if type(cell) is not dict or cell.get("cell_type") != "code":
             continue
         number += 1
+        metadata = cell.get("metadata")
+        tags = metadata.get("tags") if type(metadata) is dict else None
+        if type(tags) is list and CHECK_TAG in tags:
+            continue
         source = cell.get("source", "")
         if type(source) is list:
             source = "".join(part for part in source if type(part) is str)
@@ -106,3 +118,35 @@ def neutralize_magics(source):
             continue
         rewritten.append(line)
     return "\n".join(rewritten)
+
+
+def top_level_functions(path, text):
+    """Names of the top-level functions ``text`` defines (parsed, never run).
+
+    Notebook code cells are parsed one by one; a cell (or file) that does not
+    parse is skipped. Call only in a bounded process: parsing untrusted text
+    can take much memory.
+
+    Returns
+    -------
+    list of str
+        Sorted names; empty when nothing parses (or the notebook is unreadable).
+    """
+    import ast
+
+    try:
+        units = read_units(str(path), text)
+    except ValueError:
+        return []
+    names = set()
+    for unit in units:
+        for source in (unit.source, neutralize_magics(unit.source)):
+            if source is None:
+                continue
+            try:
+                tree = ast.parse(source)
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
+                continue
+            names.update(node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)))
+            break
+    return sorted(names)

@@ -1,0 +1,182 @@
+"""Keep reference code out of reach of student code, inside the child.
+
+Installed in the sandboxed child after the sandbox's own runtime is loaded
+and before the student's first statement runs (:func:`install`):
+
+* ``k2l_course`` (the course library, its checks and references) and
+  ``solutions`` can never be imported: their modules are dropped from
+  ``sys.modules`` and an import hook refuses them, however the import is
+  spelled (``import``, ``__import__``, ``importlib``). This is the second
+  wall: in the Linux sandbox their files are not in the child's view either,
+  so removing the hook (``sys.meta_path`` games) cannot bring them back.
+* Each ``forbidden`` name (``{"dotted.name": "reason"}``, declared by the
+  exercises' checks) is refused however it is reached. A forbidden module:
+  the import hook refuses it and every module attribute holding it is
+  replaced by a refusing stand-in. A forbidden callable: every module
+  attribute holding it is replaced by a refusing stand-in (so ``from x import
+  y``, ``x.y``, ``getattr``, ``sys.modules[...]`` all meet it), and a plain
+  Python function also has its code replaced, so even a reference found some
+  other way (``gc``, a registry) refuses.
+
+A refusal raises :class:`Refused` (an ``ImportError``) whose message starts
+with ``refused:``, names the thing and gives the reason. :data:`REFUSED`
+lists what was refused so far (the child reports it).
+
+Pure Python (the portable sandbox reuses it). Not a wall on its own: student
+code could still copy a library's source text and run it, which is the same
+as writing the code themselves.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+
+#: Top-level packages student code may never import.
+BLOCKED = {
+    "k2l_course": "it is the course's own library (its references and checks), not available to exercises",
+    "solutions": "it holds the course's solutions",
+}
+
+#: Dotted names refused so far in this process, in order.
+REFUSED = []
+
+
+class Refused(ImportError):
+    """Raised when student code reaches something it may not use."""
+
+
+Refused.__module__ = "builtins"  # shown as "Refused: refused: ..." in feedback
+
+
+def _message(name, reason):
+    return f"refused: {name} ({reason})"
+
+
+def _refuse(name, reason):
+    if name not in REFUSED:
+        REFUSED.append(name)
+    raise Refused(_message(name, reason), name=name)
+
+
+class _Finder:
+    """A ``sys.meta_path`` entry that refuses blocked and forbidden modules."""
+
+    def __init__(self, modules):
+        self.modules = modules  # {dotted name: reason}
+
+    def find_spec(self, fullname, path=None, target=None):
+        for name, reason in self.modules.items():
+            if fullname == name or fullname.startswith(name + "."):
+                _refuse(name, reason)
+        return None
+
+
+class _RefusedModule(types.ModuleType):
+    """Stands in for a forbidden module wherever a module held it: any attribute refuses."""
+
+    def __getattr__(self, attribute):
+        _refuse(self.__name__, self.__dict__["_k2l_reason"])
+
+
+def _stand_in(name, reason, original):
+    """A refusing callable that looks like ``original`` (name, docs)."""
+
+    def refused(*args, **kwargs):
+        _refuse(name, reason)
+
+    refused.__name__ = getattr(original, "__name__", name.rsplit(".", 1)[-1])
+    refused.__qualname__ = refused.__name__
+    refused.__doc__ = _message(name, reason)
+    return refused
+
+
+def _disarm(function, name, reason):
+    """Replace the code of a plain Python function so every reference refuses."""
+    if not isinstance(function, types.FunctionType) or function.__closure__:
+        return
+    message = _message(name, reason)
+    source = f"def _refused(*args, **kwargs):\n    raise ImportError({message!r})\n"
+    scope = {}
+    exec(compile(source, "<refused>", "exec"), scope)
+    function.__code__ = scope["_refused"].__code__
+    function.__defaults__ = function.__kwdefaults__ = None
+
+
+def _originals(forbidden):
+    """``{id(original): (original, stand_in, name, reason)}`` for the forbidden names importable here."""
+    replacements = {}
+    for name, reason in forbidden.items():
+        try:
+            module = importlib.import_module(name)
+        except BaseException:
+            module = None
+        if isinstance(module, types.ModuleType) and module.__name__ == name:
+            stand_in = _RefusedModule(name)
+            stand_in._k2l_reason = reason
+            replacements[id(module)] = (module, stand_in, name, reason)
+            continue
+        parent, _, attribute = name.rpartition(".")
+        try:
+            owner = importlib.import_module(parent)
+            original = getattr(owner, attribute)
+        except BaseException:
+            continue  # not importable here: nothing to refuse
+        replacements[id(original)] = (original, _stand_in(name, reason, original), name, reason)
+    return replacements
+
+
+def locate(forbidden):
+    """Where the loaded modules hold each forbidden object: ``[(module name, attribute)]``.
+
+    Scanning every module takes a while once the stack is loaded (thousands
+    of modules), so the sandbox server does it once per set of names, and
+    each child it forks only replaces what this found (:func:`install`).
+    """
+    forbidden = {str(k): str(v) for k, v in (forbidden or {}).items()}
+    originals = {key: entry[0] for key, entry in _originals(forbidden).items()}
+    found = []
+    for module_name, module in list(sys.modules.items()):
+        namespace = getattr(module, "__dict__", None)
+        if type(namespace) is not dict:
+            continue
+        for key, value in namespace.items():
+            if id(value) in originals and originals[id(value)] is value:
+                found.append((module_name, key))
+    return found
+
+
+def install(forbidden=None, locations=None):
+    """Install the refusals (see the module doc). Call once, before student code.
+
+    Parameters
+    ----------
+    forbidden : dict of str to str, optional
+        ``{dotted name of a module or callable: reason shown to the student}``.
+    locations : list of (str, str), optional
+        What :func:`locate` found for these names in this process's modules
+        (found now when None).
+    """
+    forbidden = {str(k): str(v) for k, v in (forbidden or {}).items()}
+    modules = dict(BLOCKED)
+    replacements = _originals(forbidden) if forbidden else {}
+    if replacements:
+        for module_name, key in locate(forbidden) if locations is None else locations:
+            namespace = getattr(sys.modules.get(module_name), "__dict__", None)
+            found = replacements.get(id(namespace.get(key))) if type(namespace) is dict else None
+            if found is not None and found[0] is namespace.get(key):
+                namespace[key] = found[1]
+    for original, stand_in, name, reason in replacements.values():
+        if isinstance(stand_in, _RefusedModule):  # out of sys.modules: an import meets the hook
+            modules[name] = reason
+            for loaded in list(sys.modules):
+                if loaded == name or loaded.startswith(name + "."):
+                    del sys.modules[loaded]
+        else:
+            _disarm(original, name, reason)
+    for name in list(sys.modules):
+        if name.split(".")[0] in BLOCKED:
+            del sys.modules[name]
+    sys.meta_path.insert(0, _Finder(modules))
+    importlib.invalidate_caches()
