@@ -149,20 +149,52 @@ def expected_scores(path):
     raise AssertionError(f"{path.name} has no EXPECTED")
 
 
+#: The seed of the fresh cases the wrong answers are also judged on.
+FRESH_SEED = 20261201
+
+
+def public_and_fresh(exercise, seed=FRESH_SEED):
+    """The exercise's items twice: with their public cases, and (named
+    ``<name>@fresh``) with fresh cases drawn from ``seed``, as ``k2l grade`` does."""
+    import dataclasses
+
+    both = []
+    for one in checks.items(exercise):
+        both.append(one)
+        fresh = one.cases(checks.case_rng(seed, one))
+        both.append(dataclasses.replace(one, name=f"{one.name}@fresh", cases=lambda rng=None, fresh=fresh: fresh))
+    return both
+
+
+def wire_carries_mappings():
+    import collections
+
+    try:
+        wire.encode(collections.OrderedDict(a=1.0))
+    except Exception:
+        return False
+    return True
+
+
 @pytest.mark.parametrize("wrong", WRONG_ANSWERS, ids=[p.stem for p in WRONG_ANSWERS])
 def test_typical_wrong_answer_scores_as_designed(wrong, tmp_path):
+    # On the public cases and on fresh ones alike: a near miss never passes,
+    # an equivalent answer always does.
     exercise = wrong.stem.split("__")[0]
+    if "ordereddict" in wrong.stem and not wire_carries_mappings():
+        pytest.skip("this tree's sandbox wire refuses Mapping subclasses (the sandbox's part of issue 9)")
     expected = expected_scores(wrong)
     names = [i.name for i in checks.items(exercise)]
     assert set(expected) <= set(names)
     submission = tmp_path / f"{exercise}.py"
     submission.write_text(solution(exercise).read_text() + "\n\n" + wrong.read_text())
-    result = check_file(submission, exercise, call_timeout=1)
+    result = check_file(submission, exercise, items=public_and_fresh(exercise), call_timeout=1)
     got = scores(result)
     for one in checks.items(exercise):
-        assert got[one.name] == expected.get(one.name, one.points), (one.name, result.results)
+        for name in (one.name, f"{one.name}@fresh"):
+            assert got[name] == expected.get(one.name, one.points), (name, result.results)
     for r in result.results:
-        if r.item.name in expected:
+        if r.item.name.split("@")[0] in expected:
             assert r.verdict.message and "not implemented" not in r.verdict.message
 
 
@@ -249,12 +281,12 @@ def test_judges_give_zero_and_never_raise_on_hostile_values(one):
     assert per_variant
     for name, values in per_variant.items():
         outcomes = [Outcome(True, bad, None, 0.0) for bad in values]
-        verdict = one.judge(outcomes)
+        verdict = one.judge(outcomes, cases)
         assert isinstance(verdict, Verdict) and verdict.score == 0 and verdict.message, (name, verdict)
     failed = [Outcome(False, None, "raised ZeroDivisionError: boom [at line 3]", 0.0)] * len(cases)
-    verdict = one.judge(failed)
+    verdict = one.judge(failed, cases)
     assert verdict.score == 0 and "boom" in verdict.message
-    assert one.judge([]).score == 0  # fewer outcomes than calls
+    assert one.judge([], cases).score == 0  # fewer outcomes than calls
 
 
 def test_a_check_that_raises_gives_zero_not_an_exception():
@@ -262,11 +294,11 @@ def test_a_check_that_raises_gives_zero_not_an_exception():
         raise KeyError("bug in a check")
 
     one = item("ch1_conversion", "broken", "f", points=1, cases=lambda: [{}], check=broken)
-    verdict = one.judge([Outcome(True, 1, None, 0.0)])
+    verdict = one.judge([Outcome(True, 1, None, 0.0)], [{}])
     assert verdict.score == 0 and "bug in a check" in verdict.message
     stray = Item("ch1_conversion", "stray", "f", 1, lambda: [{}], judge=lambda outcomes: Verdict(5.0, "too much"))
-    assert stray.verdict([]).score == 0
-    assert "invalid score" in stray.verdict([]).message
+    assert stray.verdict([], [{}]).score == 0
+    assert "invalid score" in stray.verdict([], [{}]).message
 
 
 def test_fail_messages_are_what_the_student_sees():
@@ -274,7 +306,8 @@ def test_fail_messages_are_what_the_student_sees():
         raise Fail("no Loihi neuron can exceed 1000 Hz at dt = 1 ms")
 
     one = item("ch2_activation", "x", "f", points=1, cases=lambda: [{}], check=check)
-    assert one.judge([Outcome(True, 1.0, None, 0.0)]) == Verdict(0.0, "no Loihi neuron can exceed 1000 Hz at dt = 1 ms")
+    verdict = one.judge([Outcome(True, 1.0, None, 0.0)], [{}])
+    assert verdict == Verdict(0.0, "no Loihi neuron can exceed 1000 Hz at dt = 1 ms")
 
 
 # -- references proved against the live computation ------------------------------------------
