@@ -193,11 +193,13 @@ def case_rng(seed, item):
     """
     if seed is None:
         return None
+    if isinstance(seed, (bool, np.bool_)):
+        raise ValueError(f"a seed is a non-negative integer, not {seed!r}")
     try:
         seed = operator.index(seed)
     except TypeError:
         raise ValueError(f"a seed is a non-negative integer, not {type(seed).__name__}") from None
-    if isinstance(seed, bool) or seed < 0:
+    if seed < 0:
         raise ValueError(f"a seed is a non-negative integer, not {seed!r}")
     digest = hashlib.sha256(item.id.encode("utf-8")).digest()
     words = [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
