@@ -316,7 +316,7 @@ def _judge(item, outcomes, cases):
     """Score one item, never trusting the judge to stay in bounds."""
     try:
         with _JUDGING:
-            verdict = item.verdict(outcomes, cases)
+            verdict = item.verdict(outcomes, cases) if hasattr(item, "verdict") else item.judge(outcomes)
         score = float(verdict.score)
         message = str(verdict.message)
     except Exception as error:  # a bug in a check must not stop the batch

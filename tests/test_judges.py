@@ -222,7 +222,8 @@ def without(names):
             for name in names:
                 owner_name, attribute = name.rsplit(".", 1)
                 owner = resolve(owner_name)
-                saved.append((owner, attribute, owner.__dict__[attribute] if isinstance(owner, type) else getattr(owner, attribute)))
+                original = owner.__dict__[attribute] if isinstance(owner, type) else getattr(owner, attribute)
+                saved.append((owner, attribute, original))
                 setattr(owner, attribute, refused)
             yield
         finally:
@@ -239,7 +240,8 @@ def test_no_solution_uses_a_refused_call(exercise):
     tree = ast.parse(solution(exercise).read_text())
     graded = [node for node in tree.body if not (isinstance(node, ast.If) and "__main__" in ast.unparse(node.test))]
     words = {n.attr for node in graded for n in ast.walk(node) if isinstance(n, ast.Attribute)}
-    words |= {a.name.split(".")[-1] for node in graded for n in ast.walk(node) if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
+    imports = [n for node in graded for n in ast.walk(node) if isinstance(n, (ast.Import, ast.ImportFrom))]
+    words |= {a.name.split(".")[-1] for n in imports for a in n.names}
     words |= {n.id for node in graded for n in ast.walk(node) if isinstance(n, ast.Name)}
     for name in refused:
         owner, last = name.rsplit(".", 1)

@@ -57,7 +57,8 @@ def layer_rate_cases(rng=None):
             (int(rng.integers(10, 30)), int(rng.integers(3, 8)), int(rng.integers(8, 16))),
         )
         amplitudes = (float(1 / rng.uniform(20.0, 400.0)), float(1 / rng.uniform(20.0, 400.0)), 1.0)
-        percentiles = (float(np.round(rng.uniform(97.0, 99.99), 2)), float(rng.integers(30, 70)), float(rng.integers(80, 99)))
+        high = float(np.round(rng.uniform(97.0, 99.99), 2))
+        percentiles = (high, float(rng.integers(30, 70)), float(rng.integers(80, 99)))
     rate_layer = np.maximum(rng.normal(0.0, 50.0 * amplitudes[0], sizes[0]), 0.0).astype(np.float32)
     spikes = (rng.random(sizes[1]) < rng.uniform(0.0, 0.6, (1, 1, sizes[1][2]))) * (amplitudes[1] / DT)
     return [

@@ -73,7 +73,10 @@ def _random_pair(rng, ndim):
     else:
         side = int(rng.integers(3, 30))
         layer = (side, side, int(rng.choice([3, 8, 16, 32, 64, 96])))
-    block = tuple(int(rng.integers(1, size + 1)) if rng.random() < 0.85 else size + int(rng.integers(1, 5)) for size in layer)
+    # Mostly a block no bigger than the layer; sometimes bigger along a dimension.
+    block = tuple(
+        int(rng.integers(1, size + 1)) if rng.random() < 0.85 else size + int(rng.integers(1, 5)) for size in layer
+    )
     return layer, block
 
 

@@ -85,8 +85,8 @@ class Item:
     name: str
     function: str
     points: float
-    cases: Callable[[], list]
-    judge: Callable[[list], Verdict]
+    cases: Callable[..., list]
+    judge: Callable[[list, list], Verdict]
     hidden: bool = False
 
     def __post_init__(self):

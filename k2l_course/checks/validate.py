@@ -304,8 +304,6 @@ def mapping(value, keys, what="the result"):
         pairs = list(dict(value).items())
     except Exception:
         raise Fail(f"{what} cannot be read as a dict") from None
-    if not all(type(k) in (str, int, float, bool, tuple) or k is None for k, _ in pairs):
-        raise Fail(f"{what} has keys that are not names")
     value = dict(pairs)
     wanted = list(keys)
     missing = [k for k in wanted if k not in value]
