@@ -116,7 +116,7 @@ def describe(case):
         if isinstance(value, np.ndarray):
             parts.append(f"{key} of shape {value.shape}")
         elif isinstance(value, dict):
-            parts.append(f"{key}={{{', '.join(repr(k) for k in value)}}}")
+            parts.append(f"{key} for {', '.join(repr(k) for k in value)}")
         elif isinstance(value, (list, tuple)) and len(value) > 6:
             parts.append(f"{key} of length {len(value)}")
         else:
