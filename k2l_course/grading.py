@@ -312,11 +312,11 @@ def fingerprint(student, runs, assignment, limits):
 _JUDGING = threading.Lock()
 
 
-def _judge(item, outcomes):
+def _judge(item, outcomes, cases):
     """Score one item, never trusting the judge to stay in bounds."""
     try:
         with _JUDGING:
-            verdict = item.verdict(outcomes) if hasattr(item, "verdict") else item.judge(outcomes)
+            verdict = item.verdict(outcomes, cases) if hasattr(item, "verdict") else item.judge(outcomes)
         score = float(verdict.score)
         message = str(verdict.message)
     except Exception as error:  # a bug in a check must not stop the batch
@@ -357,7 +357,7 @@ def grade_student(student, assignment, sandbox, limits):
         statuses[name] = result.status
         for item, (low, high) in zip(items, spans):
             outcomes = result.outcomes[low:high]
-            score, message = _judge(item, outcomes)
+            score, message = _judge(item, outcomes, assignment.cases[(item.exercise, item.name)])
             attempted = any(o.ok or not _undefined(o) for o in outcomes) if outcomes else result.status != "no-submission"
             results.setdefault(item.exercise, {}).setdefault(name, []).append(
                 {

@@ -62,7 +62,7 @@ def test_unknown_exercise_is_refused():
         checks.items("ch9_quantum")
 
 
-def test_cases_are_deterministic_plain_data():
+def test_public_cases_are_deterministic_plain_data():
     for one in checks.items():
         first, second = one.cases(), one.cases()
         assert isinstance(first, list) and first, one.id
@@ -149,27 +149,65 @@ def expected_scores(path):
     raise AssertionError(f"{path.name} has no EXPECTED")
 
 
+#: The seed of the fresh cases the wrong answers are also judged on.
+FRESH_SEED = 20261201
+
+
+def public_and_fresh(exercise, seed=FRESH_SEED):
+    """The exercise's items twice: with their public cases, and (named
+    ``<name>@fresh``) with fresh cases drawn from ``seed``, as ``k2l grade`` does."""
+    import dataclasses
+
+    both = []
+    for one in checks.items(exercise):
+        both.append(one)
+        fresh = one.cases(checks.case_rng(seed, one))
+        both.append(dataclasses.replace(one, name=f"{one.name}@fresh", cases=lambda rng=None, fresh=fresh: fresh))
+    return both
+
+
+def wire_carries_mappings():
+    import collections
+
+    try:
+        wire.encode(collections.OrderedDict(a=1.0))
+    except Exception:
+        return False
+    return True
+
+
 @pytest.mark.parametrize("wrong", WRONG_ANSWERS, ids=[p.stem for p in WRONG_ANSWERS])
 def test_typical_wrong_answer_scores_as_designed(wrong, tmp_path):
+    # On the public cases and on fresh ones alike: a near miss never passes,
+    # an equivalent answer always does.
     exercise = wrong.stem.split("__")[0]
+    if "ordereddict" in wrong.stem and not wire_carries_mappings():
+        pytest.skip("this tree's sandbox wire refuses Mapping subclasses (the sandbox's part of issue 9)")
     expected = expected_scores(wrong)
     names = [i.name for i in checks.items(exercise)]
     assert set(expected) <= set(names)
     submission = tmp_path / f"{exercise}.py"
     submission.write_text(solution(exercise).read_text() + "\n\n" + wrong.read_text())
-    result = check_file(submission, exercise, call_timeout=1)
+    result = check_file(submission, exercise, items=public_and_fresh(exercise), call_timeout=1)
     got = scores(result)
     for one in checks.items(exercise):
-        assert got[one.name] == expected.get(one.name, one.points), (one.name, result.results)
+        for name in (one.name, f"{one.name}@fresh"):
+            assert got[name] == expected.get(one.name, one.points), (name, result.results)
     for r in result.results:
-        if r.item.name in expected:
+        if r.item.name.split("@")[0] in expected:
             assert r.verdict.message and "not implemented" not in r.verdict.message
 
 
 def test_the_wrong_answers_cover_the_typical_mistakes():
     stems = {p.stem.split("__")[1] for p in WRONG_ANSWERS}
     typical = ("ideal_relu", "floor", "all_neurons", "first_step", "list", "nan", "equals_everything", "hangs", "raises")
-    assert set(typical) <= stems
+    # Near misses the judges once let pass, and equivalent answers they once refused:
+    near = ("second_to_last_step", "per_step", "nan_when_no_neuron_active", "drops_silent_examples", "float_count")
+    assert set(typical) | set(near) | {"equivalent_float32", "equivalent_ordereddict"} <= stems
+    for exercise in checks.EXERCISES:
+        mine = [p.stem.split("__")[1] for p in WRONG_ANSWERS if p.stem.startswith(exercise + "__")]
+        assert sum(not m.startswith("equivalent_") for m in mine) >= 3, exercise
+        assert sum(m.startswith("equivalent_") for m in mine) >= 2, exercise
 
 
 def test_a_file_that_does_not_parse_earns_nothing(tmp_path):
@@ -233,28 +271,45 @@ def hostile_variants(value):
     return variants
 
 
-def solution_values(one):
+def solution_values(one, cases):
     namespace = runpy.run_path(str(solution(one.exercise)), run_name="k2l_solution")
-    return [namespace[one.function](**case) for case in one.cases()]
+    return [namespace[one.function](**case) for case in cases]
 
 
+def constant_variants(value):
+    """Answers that ignore the input: all zeros, all ones (of the right type and shape)."""
+    if isinstance(value, np.ndarray):
+        return {"zeros": np.zeros_like(value), "ones": np.ones_like(value)}
+    if isinstance(value, dict):
+        return {"zeros": {k: 0.0 for k in value}, "ones": {k: 1.0 for k in value}}
+    if isinstance(value, (int, np.integer)):
+        return {"zeros": 0, "ones": 1}
+    if isinstance(value, (float, np.floating)):
+        return {"zeros": 0.0, "ones": 1.0}
+    return {}
+
+
+@pytest.mark.parametrize("fresh", [False, True], ids=["public", "fresh"])
 @pytest.mark.parametrize("one", checks.items(), ids=lambda i: i.id)
-def test_judges_give_zero_and_never_raise_on_hostile_values(one):
-    cases = one.cases()
-    correct = solution_values(one)
+def test_judges_give_zero_and_never_raise_on_hostile_values(one, fresh):
+    cases = one.cases(checks.case_rng(5, one) if fresh else None)
+    correct = solution_values(one, cases)
     per_variant = {}
     for value in correct:
-        for name, bad in hostile_variants(value).items():
+        variants = hostile_variants(value)
+        if one.id != "ch5_chip.block_shapes":  # no input: a constant answer is a design there
+            variants.update(constant_variants(value))
+        for name, bad in variants.items():
             per_variant.setdefault(name, []).append(bad)
     assert per_variant
     for name, values in per_variant.items():
         outcomes = [Outcome(True, bad, None, 0.0) for bad in values]
-        verdict = one.judge(outcomes)
+        verdict = one.judge(outcomes, cases)
         assert isinstance(verdict, Verdict) and verdict.score == 0 and verdict.message, (name, verdict)
     failed = [Outcome(False, None, "raised ZeroDivisionError: boom [at line 3]", 0.0)] * len(cases)
-    verdict = one.judge(failed)
+    verdict = one.judge(failed, cases)
     assert verdict.score == 0 and "boom" in verdict.message
-    assert one.judge([]).score == 0  # fewer outcomes than calls
+    assert one.judge([], cases).score == 0  # fewer outcomes than calls
 
 
 def test_a_check_that_raises_gives_zero_not_an_exception():
@@ -262,11 +317,11 @@ def test_a_check_that_raises_gives_zero_not_an_exception():
         raise KeyError("bug in a check")
 
     one = item("ch1_conversion", "broken", "f", points=1, cases=lambda: [{}], check=broken)
-    verdict = one.judge([Outcome(True, 1, None, 0.0)])
+    verdict = one.judge([Outcome(True, 1, None, 0.0)], [{}])
     assert verdict.score == 0 and "bug in a check" in verdict.message
     stray = Item("ch1_conversion", "stray", "f", 1, lambda: [{}], judge=lambda outcomes: Verdict(5.0, "too much"))
-    assert stray.verdict([]).score == 0
-    assert "invalid score" in stray.verdict([]).message
+    assert stray.verdict([], [{}]).score == 0
+    assert "invalid score" in stray.verdict([], [{}]).message
 
 
 def test_fail_messages_are_what_the_student_sees():
@@ -274,7 +329,8 @@ def test_fail_messages_are_what_the_student_sees():
         raise Fail("no Loihi neuron can exceed 1000 Hz at dt = 1 ms")
 
     one = item("ch2_activation", "x", "f", points=1, cases=lambda: [{}], check=check)
-    assert one.judge([Outcome(True, 1.0, None, 0.0)]) == Verdict(0.0, "no Loihi neuron can exceed 1000 Hz at dt = 1 ms")
+    verdict = one.judge([Outcome(True, 1.0, None, 0.0)], [{}])
+    assert verdict == Verdict(0.0, "no Loihi neuron can exceed 1000 Hz at dt = 1 ms")
 
 
 # -- references proved against the live computation ------------------------------------------
@@ -290,7 +346,7 @@ def stack():
 def test_rate_cases_match_nengo_loihi_rates(stack):
     _, _, _, nengo_loihi = stack
     neuron = nengo_loihi.neurons.LoihiSpikingRectifiedLinear()
-    for case in ch2_activation.rate_cases():
+    for case in ch2_activation.rate_cases() + ch2_activation.rate_cases(np.random.default_rng(0)):
         current = case["current"].ravel()
         live = neuron.rates(current, gain=np.ones(1), bias=np.zeros(1), dt=case["dt"]).ravel()
         assert np.allclose(ch2_activation.loihi_relu_rate(current, case["dt"]), live, rtol=1e-12, atol=1e-9)
@@ -309,7 +365,7 @@ def nengo_loihi_spikes(nengo_loihi, current, dt):
 
 def test_spike_reference_is_nengo_loihi_step(stack):
     _, _, _, nengo_loihi = stack
-    for case in ch2_activation.spike_cases():
+    for case in ch2_activation.spike_cases() + ch2_activation.spike_cases(np.random.default_rng(0)):
         live = nengo_loihi_spikes(nengo_loihi, case["current"], case["dt"])
         assert np.array_equal(ch2_activation.reference_spikes(case["current"], case["dt"]), live)
 
@@ -326,7 +382,7 @@ def test_where_the_voltage_lands_on_one_the_neuron_waits_a_step_longer_than_the_
 
 def test_penalty_reference_is_tf_l2_loss(stack):
     tf, _, _, _ = stack
-    for case in ch4_training.penalty_cases():
+    for case in ch4_training.penalty_cases() + ch4_training.penalty_cases(np.random.default_rng(0)):
         r = tf.constant(np.asarray(case["rates"], dtype=np.float64))
         live = tf.nn.l2_loss(tf.maximum(0.0, case["min_rate"] - r) + tf.maximum(0.0, r - case["max_rate"]))
         assert ch4_training.reference_penalty(**case) == pytest.approx(float(live), rel=1e-12)
@@ -334,7 +390,7 @@ def test_penalty_reference_is_tf_l2_loss(stack):
 
 def test_block_count_reference_is_nengo_loihi_n_splits(stack):
     _, _, _, nengo_loihi = stack
-    for case in ch5_chip.n_blocks_cases():
+    for case in ch5_chip.n_blocks_cases() + ch5_chip.n_blocks_cases(np.random.default_rng(0)):
         live = nengo_loihi.BlockShape(case["block_shape"], case["layer_shape"]).n_splits
         assert ch5_chip.reference_n_blocks(case["layer_shape"], case["block_shape"]) == live
 

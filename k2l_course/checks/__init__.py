@@ -20,18 +20,37 @@ Registry
     hidden checks.
 :func:`total_points`
     Their points.
+:func:`case_rng`
+    The random generator of an item's fresh cases under grading, from the
+    run's seed.
+:func:`forbidden`
+    The calls refused to student code (each exercise module's ``FORBIDDEN``).
+
+Public and fresh cases
+----------------------
+``item.cases()`` gives an item's fixed public cases (``k2l check``);
+``item.cases(case_rng(seed, item))`` gives fresh ones of the same kinds,
+sizes and difficulty (``k2l grade``), and the judges receive the cases the
+calls were made with: ``item.verdict(outcomes, cases)``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
+import operator
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from k2l_course.checks.items import Item, Verdict
 
-__all__ = ["EXERCISES", "ASSIGNMENT_TOTAL", "Item", "Verdict", "items", "total_points", "HiddenChecksError"]
+__all__ = [
+    "EXERCISES", "ASSIGNMENT_TOTAL", "Item", "Verdict", "items", "total_points", "HiddenChecksError",
+    "case_rng", "forbidden",
+]  # fmt: skip
 
 #: Exercise ids, one per chapter 1-5, in course order.
 EXERCISES = ("ch1_conversion", "ch2_activation", "ch3_scaling", "ch4_training", "ch5_chip")
@@ -146,3 +165,78 @@ def total_points(exercise=None, hidden_dir=None):
     """Sum of the items' points (of one exercise, if given)."""
     return float(sum(one.points for one in items(exercise, hidden_dir)))
 
+
+
+def case_rng(seed, item):
+    """The generator of ``item``'s fresh cases in a grading run with ``seed``.
+
+    Derived from the seed and the item's id (``"exercise.name"``, hashed with
+    SHA-256), so it is the same in every run, process and Python version, and
+    independent for every item: adding or reordering items, or hidden
+    checks, changes no other item's cases.
+
+    Parameters
+    ----------
+    seed : int or None
+        The run's seed (a non-negative integer).
+    item : Item
+
+    Returns
+    -------
+    numpy.random.Generator or None
+        None when ``seed`` is None (the public cases).
+
+    Raises
+    ------
+    ValueError
+        If ``seed`` is not a non-negative integer.
+    """
+    if seed is None:
+        return None
+    if isinstance(seed, (bool, np.bool_)):
+        raise ValueError(f"a seed is a non-negative integer, not {seed!r}")
+    try:
+        seed = operator.index(seed)
+    except TypeError:
+        raise ValueError(f"a seed is a non-negative integer, not {type(seed).__name__}") from None
+    if seed < 0:
+        raise ValueError(f"a seed is a non-negative integer, not {seed!r}")
+    digest = hashlib.sha256(item.id.encode("utf-8")).digest()
+    words = [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
+    return np.random.default_rng([seed, *words])
+
+
+def forbidden(exercises=None):
+    """The calls refused to student code, merged over exercises.
+
+    Each exercise module declares ``FORBIDDEN``, a dict from the dotted name
+    of a module, function, class or method of the installed stack to the
+    reason shown to the student: the calls that would skip the point of the
+    exercise. (The course library itself, :mod:`k2l_course`, is out of
+    reach of student code in any case.)
+
+    Parameters
+    ----------
+    exercises : iterable of str, optional
+        Exercise ids; all by default.
+
+    Returns
+    -------
+    dict of str -> str
+        When two exercises forbid the same name, their reasons are joined.
+
+    Raises
+    ------
+    ValueError
+        For an unknown exercise id.
+    """
+    merged = {}
+    for exercise in EXERCISES if exercises is None else exercises:
+        if exercise not in EXERCISES:
+            raise ValueError(f"unknown exercise {exercise!r}; exercises are {', '.join(EXERCISES)}")
+        for name, reason in getattr(_module(exercise), "FORBIDDEN", {}).items():
+            if name in merged and reason not in merged[name]:
+                merged[name] = f"{merged[name]}; {reason}"
+            else:
+                merged.setdefault(name, reason)
+    return merged

@@ -28,6 +28,13 @@ from k2l_course.rates import DT
 EXERCISE = "ch4_training"
 
 
+#: Nothing to refuse: the exercise asks for ``np.percentile`` and mirrors
+#: ``tf.nn.l2_loss`` (using it on the errors still needs the errors, which are
+#: the point), and no library function of the stack computes the range
+#: penalty itself.
+FORBIDDEN = {}
+
+
 # -- layer_rates ---------------------------------------------------------------------
 
 
@@ -36,19 +43,34 @@ def reference_layer_rates(outputs, amplitude, percentile):
     return np.percentile(np.asarray(outputs, dtype=np.float64) / amplitude, percentile, axis=(0, 1))
 
 
-def layer_rate_cases():
-    rng = np.random.default_rng(7)
-    rate_layer = np.maximum(rng.normal(0.0, 0.5, (64, 1, 40)), 0.0).astype(np.float32)  # training: one step
-    spikes = (rng.random((8, 30, 25)) < rng.uniform(0.0, 0.6, (1, 1, 25))) * (0.01 / DT)
+def layer_rate_cases(rng=None):
+    """A rate layer (one step), a spiking layer and positive rates of another
+    spread, at different percentiles. Fresh cases: other sizes, amplitudes and
+    percentiles."""
+    if rng is None:
+        rng = np.random.default_rng(7)
+        sizes, amplitudes, percentiles = ((64, 1, 40), (8, 30, 25), (20, 5, 12)), (0.01, 0.01, 1.0), (99.9, 50.0, 95.0)
+    else:
+        sizes = (
+            (int(rng.integers(40, 90)), 1, int(rng.integers(20, 50))),
+            (int(rng.integers(5, 12)), int(rng.integers(20, 40)), int(rng.integers(15, 35))),
+            (int(rng.integers(10, 30)), int(rng.integers(3, 8)), int(rng.integers(8, 16))),
+        )
+        amplitudes = (float(1 / rng.uniform(20.0, 400.0)), float(1 / rng.uniform(20.0, 400.0)), 1.0)
+        high = float(np.round(rng.uniform(97.0, 99.99), 2))
+        percentiles = (high, float(rng.integers(30, 70)), float(rng.integers(80, 99)))
+    rate_layer = np.maximum(rng.normal(0.0, 50.0 * amplitudes[0], sizes[0]), 0.0).astype(np.float32)
+    spikes = (rng.random(sizes[1]) < rng.uniform(0.0, 0.6, (1, 1, sizes[1][2]))) * (amplitudes[1] / DT)
     return [
-        {"outputs": rate_layer, "amplitude": 0.01, "percentile": 99.9},
-        {"outputs": spikes.astype(np.float32), "amplitude": 0.01, "percentile": 50.0},
-        {"outputs": rng.gamma(2.0, 3.0, (20, 5, 12)), "amplitude": 1.0, "percentile": 95.0},
+        {"outputs": rate_layer, "amplitude": amplitudes[0], "percentile": percentiles[0]},
+        {"outputs": spikes.astype(np.float32), "amplitude": amplitudes[1], "percentile": percentiles[1]},
+        {"outputs": rng.gamma(2.0, 3.0, sizes[2]), "amplitude": amplitudes[2], "percentile": percentiles[2]},
     ]
 
 
 def check_layer_rates(outcomes, cases):
     """One rate per neuron, in Hz, the given percentile over examples and steps."""
+    failures = []
     for value, case in zip(v.values(outcomes, cases), cases):
         outputs, amplitude, q = case["outputs"], case["amplitude"], case["percentile"]
         n_neurons = outputs.shape[-1]
@@ -63,16 +85,36 @@ def check_layer_rates(outcomes, cases):
             )
         got = v.array(value, what, shape=(n_neurons,), kinds="iuf")
         expected = reference_layer_rates(outputs, amplitude, q)
-        if np.allclose(got, expected, rtol=1e-5, atol=1e-6):
+        if v.close(got, expected, atol=1e-6):
             continue
-        if amplitude != 1 and np.allclose(got, expected * amplitude, rtol=1e-5, atol=1e-6):
-            raise Fail(f"{what} are in the probe's units; divide by the amplitude to get Hz")
-        if np.allclose(got, np.asarray(outputs, dtype=np.float64).max(axis=(0, 1)) / amplitude, rtol=1e-5, atol=1e-6):
-            raise Fail(
+        rates = np.asarray(outputs, dtype=np.float64) / amplitude
+        methods = [np.percentile(rates, q, axis=(0, 1), method=m) for m in ("nearest", "lower", "higher", "midpoint")]
+        candidates = {
+            "probe_units": expected * amplitude,
+            "maximum": rates.max(axis=(0, 1)),
+            "fraction": np.percentile(rates, q / 100, axis=(0, 1)),
+            "method": next((m for m in methods if v.close(got, m, atol=1e-6)), methods[0]),
+            "zero": np.zeros_like(expected),
+        }
+        named = v.cause(got, expected, candidates, equal=lambda a, b: v.close(a, b, atol=1e-6))
+        hints = {
+            "probe_units": f"{what} are in the probe's units; divide by the amplitude to get Hz",
+            "method": (
+                f"{what} pick a percentile between the samples differently from np.percentile's "
+                "default, which interpolates linearly between the two nearest samples"
+            ),
+            "fraction": (
+                f"{what} are a percentile of {v.fmt(q / 100)}; np.percentile takes the percentile "
+                "between 0 and 100 as given"
+            ),
+            "maximum": (
                 f"{what} are the maxima; a percentile below 100 ignores the few most extreme values, "
                 "which is why regularizers use it"
-            )
-        raise Fail(f"{what} are not the {v.fmt(q)}th percentile of each neuron's rates over examples and time steps")
+            ),
+        }
+        generic = f"{what} are not the {v.fmt(q)}th percentile of each neuron's rates over examples and time steps"
+        failures.append((named in hints, hints.get(named, generic)))
+    v.fail_first(failures)
     return full("per-neuron rate percentiles are right")
 
 
@@ -86,15 +128,32 @@ def reference_penalty(rates, min_rate, max_rate):
     return float(0.5 * np.sum(error**2))
 
 
-def penalty_cases():
-    rng = np.random.default_rng(8)
+def penalty_cases(rng=None):
+    """Rates on both sides of a range, rates of every kind against a range,
+    an open range (``max_rate = inf``), float32 rates, and rates all inside
+    the range. Fresh cases: other rates and ranges of the same kinds."""
+    if rng is None:
+        rng = np.random.default_rng(8)
+        return [
+            {"rates": rng.uniform(0.0, 400.0, 100), "min_rate": 100.0, "max_rate": 250.0},
+            {"rates": np.array([0.0, 50.0, 120.0, 180.0, 260.0, 1000.0]), "min_rate": 100.0, "max_rate": 200.0},
+            {"rates": rng.uniform(0.0, 300.0, 50), "min_rate": 10.0, "max_rate": math.inf},
+            {"rates": rng.uniform(150.0, 1000.0, 30).astype(np.float32), "min_rate": 0.0, "max_rate": 300.0},
+            {"rates": np.linspace(120.0, 240.0, 13), "min_rate": 100.0, "max_rate": 250.0},
+        ]
+    low, high = float(rng.integers(50, 150)), float(rng.integers(200, 350))
+    low2, high2 = float(rng.integers(50, 120)), float(rng.integers(150, 250))
+    spread = np.sort(rng.uniform(0.0, 1.5 * high2, 6))
+    spread[0], spread[-1] = rng.uniform(0.0, low2), rng.uniform(high2, 3 * high2)  # one below, one above
     return [
-        {"rates": rng.uniform(0.0, 400.0, 100), "min_rate": 100.0, "max_rate": 250.0},
-        {"rates": np.array([0.0, 50.0, 120.0, 180.0, 260.0, 1000.0]), "min_rate": 100.0, "max_rate": 200.0},
-        {"rates": rng.uniform(0.0, 300.0, 50), "min_rate": 10.0, "max_rate": math.inf},
-        {"rates": rng.uniform(150.0, 1000.0, 30).astype(np.float32), "min_rate": 0.0, "max_rate": 300.0},
-        {"rates": np.linspace(120.0, 240.0, 13), "min_rate": 100.0, "max_rate": 250.0},
-    ]
+        {"rates": rng.uniform(0.0, 1.6 * high, int(rng.integers(50, 150))), "min_rate": low, "max_rate": high},
+        {"rates": spread, "min_rate": low2, "max_rate": high2},
+        {"rates": rng.uniform(0.0, 300.0, int(rng.integers(30, 70))), "min_rate": float(rng.integers(5, 60)),
+         "max_rate": math.inf},
+        {"rates": rng.uniform(150.0, 1000.0, int(rng.integers(20, 40))).astype(np.float32), "min_rate": 0.0,
+         "max_rate": float(rng.integers(250, 400))},
+        {"rates": np.linspace(low + 10.0, high - 10.0, int(rng.integers(8, 20))), "min_rate": low, "max_rate": high},
+    ]  # fmt: skip
 
 
 def check_penalty(outcomes, cases):
@@ -105,18 +164,32 @@ def check_penalty(outcomes, cases):
         what = f"for {len(rates)} rates and the range [{v.fmt(low)}, {v.fmt(high)}] Hz, the loss"
         got = v.number(value, what)
         expected = reference_penalty(rates, low, high)
-        if math.isclose(got, expected, rel_tol=1e-5, abs_tol=1e-9):
+        if v.close(got, expected):
             continue
         if got < 0:
             raise Fail(f"{what} is {v.fmt(got)}; a sum of squares is never negative")
-        if expected > 0 and math.isclose(got, 2 * expected, rel_tol=1e-5):
+        errors = np.maximum(0.0, low - np.asarray(rates, dtype=np.float64))
+        errors += np.maximum(0.0, np.asarray(rates, dtype=np.float64) - high)
+        candidates = {
+            "factor_two": 2 * expected,
+            "above": reference_penalty(rates, -math.inf, high),
+            "below": reference_penalty(rates, low, math.inf),
+            "mean": 0.5 * float(np.mean(errors**2)),
+            "not_squared": 0.5 * float(np.sum(errors)),
+            "zero": 0.0,
+        }
+        if expected > 0 and v.close(got, candidates["factor_two"]):
             factor_two = True
             continue
-        above = reference_penalty(rates, -math.inf, high)
-        below = reference_penalty(rates, low, math.inf)
-        if math.isclose(got, above, rel_tol=1e-5, abs_tol=1e-9) or math.isclose(got, below, rel_tol=1e-5, abs_tol=1e-9):
+        if v.close(got, candidates["above"]) or v.close(got, candidates["below"]):
             one_sided = True
             continue
+        named = v.cause(got, expected, candidates)
+        if named == "mean":
+            raise Fail(
+                f"{what} is {v.fmt(got)}, a mean over the neurons; tf.nn.l2_loss sums the squares "
+                "(half their sum), so every neuron outside the range adds to the loss"
+            )
         raise Fail(f"{what} is {v.fmt(got)}, which is not the squared distance of the rates to the range")
     if one_sided:
         return partial(

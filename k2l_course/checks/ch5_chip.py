@@ -34,6 +34,22 @@ from k2l_course.model import ON_CHIP_LAYERS
 EXERCISE = "ch5_chip"
 
 
+#: nengo-loihi's ``BlockShape`` splits a layer and counts its blocks
+#: (``n_splits``): the answer of exercise 5.2. Exercise 5.1 returns plain
+#: tuples and is judged by nengo-loihi's builder in the grader, so nothing
+#: the exercise needs is refused (the builder itself is not).
+FORBIDDEN = {
+    "nengo_loihi.BlockShape": (
+        "a BlockShape counts a layer's blocks for you (its n_splits), which exercise 5.2 asks you to compute; "
+        "exercise 5.1 wants plain tuples of ints"
+    ),
+    "nengo_loihi.config.BlockShape": (
+        "a BlockShape counts a layer's blocks for you (its n_splits), which exercise 5.2 asks you to compute; "
+        "exercise 5.1 wants plain tuples of ints"
+    ),
+}
+
+
 # -- n_blocks ----------------------------------------------------------------------------
 
 
@@ -42,42 +58,89 @@ def reference_n_blocks(layer_shape, block_shape):
     return int(np.prod(np.ceil(np.asarray(layer_shape) / np.asarray(block_shape))))
 
 
-def n_blocks_cases():
-    pairs = [
-        ((13, 13, 32), (16, 16, 4)),
-        ((6, 6, 64), (8, 8, 16)),
-        ((100,), (50,)),
-        ((13, 13, 32), (5, 5, 10)),
-        ((28, 28, 3), (7, 9, 2)),
-        ((10,), (3,)),
-        ((13, 13, 32), (13, 13, 32)),
-        ((6, 6, 64), (4, 4, 64)),
-    ]
+def _floor_blocks(layer, block):
+    return int(np.prod(np.floor(np.asarray(layer) / np.asarray(block))))
+
+
+def _ratio_blocks(layer, block):
+    return int(np.ceil(np.prod(layer) / np.prod(block)))
+
+
+def _random_pair(rng, ndim):
+    """A layer shape (rows, columns, channels or units) and a block shape for it."""
+    if ndim == 1:
+        layer = (int(rng.integers(10, 300)),)
+    else:
+        side = int(rng.integers(3, 30))
+        layer = (side, side, int(rng.choice([3, 8, 16, 32, 64, 96])))
+    # Mostly a block no bigger than the layer; sometimes bigger along a dimension.
+    block = tuple(
+        int(rng.integers(1, size + 1)) if rng.random() < 0.85 else size + int(rng.integers(1, 5)) for size in layer
+    )
+    return layer, block
+
+
+def n_blocks_cases(rng=None):
+    """Layer and block shapes, 3-d and 1-d: blocks that divide the layer, that
+    leave partial blocks at an edge (where rounding down and dividing neuron
+    counts give other numbers), one as big as the layer and one bigger.
+    Fresh cases: 8 other pairs with at least 4 of the uneven kind."""
+    if rng is None:
+        pairs = [
+            ((13, 13, 32), (16, 16, 4)),
+            ((6, 6, 64), (8, 8, 16)),
+            ((100,), (50,)),
+            ((13, 13, 32), (5, 5, 10)),
+            ((28, 28, 3), (7, 9, 2)),
+            ((10,), (3,)),
+            ((13, 13, 32), (13, 13, 32)),
+            ((6, 6, 64), (4, 4, 64)),
+        ]
+    else:
+        pairs = []
+        while sum(_uneven(*pair) for pair in pairs) < 4:
+            pairs = [_random_pair(rng, ndim) for ndim in (3, 3, 1, 3, 3, 1, 3, 3)]
+        layer = pairs[6][0]
+        pairs[6] = (layer, layer)  # one block for the whole layer
     return [{"layer_shape": layer, "block_shape": block} for layer, block in pairs]
 
 
+def _uneven(layer, block):
+    """Rounding down and dividing neuron counts both give another count than the right one."""
+    right = reference_n_blocks(layer, block)
+    return len({right, _floor_blocks(layer, block), _ratio_blocks(layer, block)}) == 3
+
+
 def check_n_blocks(outcomes, cases):
-    """prod(ceil(layer / block)) for every case."""
+    """prod(ceil(layer / block)) for every case, as an int.
+
+    The message names a typical mistake when some case tells it apart (the
+    first such case), else it describes the first wrong case.
+    """
+    named_failures, other_failures = [], []
     for value, case in zip(v.values(outcomes, cases), cases):
-        layer, block = case["layer_shape"], case["block_shape"]
+        layer, block = tuple(case["layer_shape"]), tuple(case["block_shape"])
         what = f"for a layer of shape {layer} and blocks of shape {block}, the number of blocks"
-        got = v.number(value, what)
-        if got != int(got):
-            raise Fail(f"{what} is {v.fmt(got)}; a number of cores is a whole number")
+        got = v.number(value, what, integer=True)
         expected = reference_n_blocks(layer, block)
         if got == expected:
             continue
-        if got == int(np.prod(np.floor(np.asarray(layer) / np.asarray(block)))):
-            raise Fail(
-                f"{what} is {v.fmt(got)}: a dimension that does not divide evenly leaves a partial "
+        candidates = {"floor": _floor_blocks(layer, block), "ratio": _ratio_blocks(layer, block), "one": 1, "zero": 0}
+        named = v.cause(got, expected, candidates, equal=lambda a, b: a == b)
+        if named == "floor":
+            named_failures.append(
+                f"{what} is {got}: a dimension that does not divide evenly leaves a partial "
                 "block at the edge, and that block still needs a core of its own (round up)"
             )
-        if got == int(np.ceil(np.prod(layer) / np.prod(block))):
-            raise Fail(
-                f"{what} is {v.fmt(got)}, the neuron count divided by the block size; the layer is "
+        elif named == "ratio":
+            named_failures.append(
+                f"{what} is {got}, the neuron count divided by the block size; the layer is "
                 "split along each dimension separately, and the smaller edge blocks each take a whole core"
             )
-        raise Fail(f"{what} is {v.fmt(got)}, which is not how many blocks the layer is split into")
+        else:
+            other_failures.append(f"{what} is {got}, which is not how many blocks the layer is split into")
+    if named_failures or other_failures:
+        raise Fail((named_failures or other_failures)[0])
     return full("block counts are right")
 
 
@@ -87,31 +150,57 @@ def check_n_blocks(outcomes, cases):
 def _chip_output(rng, n_images, steps):
     """Output of the chip over a run with no reset between images: each
     presentation starts with the previous image's answer fading, a transient
-    towards a distractor, and ends on the network's answer."""
+    towards a distractor, settles on a class one step before its end (for
+    about half of the images not the final answer) and ends, at its last
+    step, on the network's answer."""
     answers = rng.integers(0, 10, n_images)
     distractors = (answers + rng.integers(1, 10, n_images)) % 10
+    settling = np.where(rng.random(n_images) < 0.5, answers, (answers + rng.integers(1, 10, n_images)) % 10)
     eye = np.eye(10)
     t = np.arange(steps)[:, None] / (steps - 1)
     out, previous = [], eye[rng.integers(0, 10)]
-    for answer, distractor in zip(answers, distractors):
+    for answer, distractor, settle in zip(answers, distractors, settling):
         trace = (
             2.5 * previous * np.exp(-np.arange(steps)[:, None] / 4.0)
             + 3.0 * (1 - t) ** 3 * eye[distractor]
-            + 3.0 * t**2 * eye[answer]
+            + 3.0 * t**2 * eye[settle]
             + rng.normal(0.0, 0.3, (steps, 10))
         )
+        trace[-1] = rng.normal(0.0, 0.3, 10) + 4.0 * eye[answer]
         out.append(trace)
         previous = eye[answer]
     return np.concatenate(out).astype(np.float32)
 
 
-def prediction_cases():
-    rng = np.random.default_rng(9)
-    return [
-        {"output": _chip_output(rng, 12, 30), "steps_per_image": 30},
-        {"output": _chip_output(rng, 5, 30), "steps_per_image": 30},
-        {"output": _chip_output(rng, 20, 10), "steps_per_image": 10},
-    ]
+def _readings(output, steps):
+    """The predictions read in each typical way (what the hints tell apart)."""
+    blocks = output.reshape(len(output) // steps, steps, -1)
+    return {
+        "last": np.argmax(blocks[:, -1], axis=-1),
+        "second_last": np.argmax(blocks[:, -2], axis=-1),
+        "first": np.argmax(blocks[:, 0], axis=-1),
+        "mean": np.argmax(blocks.mean(axis=1), axis=-1),
+    }
+
+
+def prediction_cases(rng=None):
+    """Chip runs of several images of 30 and 10 steps. Fresh cases: other runs,
+    numbers of images and presentation lengths. Every case is drawn again
+    until the readings of :func:`_readings` differ from one another."""
+    if rng is None:
+        rng, sizes = np.random.default_rng(9), ((12, 30), (5, 30), (20, 10))
+    else:
+        sizes = [(int(rng.integers(6, 20)), int(rng.integers(20, 40))) for _ in range(2)]
+        sizes.append((int(rng.integers(10, 25)), int(rng.integers(5, 15))))
+    cases = []
+    for n_images, steps in sizes:
+        for _ in range(100):
+            output = _chip_output(rng, n_images, steps)
+            readings = [tuple(r) for r in _readings(output, steps).values()]
+            if len(set(readings)) == len(readings):
+                break
+        cases.append({"output": output, "steps_per_image": steps})
+    return cases
 
 
 def check_predictions(outcomes, cases):
@@ -125,17 +214,29 @@ def check_predictions(outcomes, cases):
                 f"{what} have {n_images - 1} elements, one too few: check at which index the first "
                 "presentation's last step is (indices count from 0)"
             )
+        if type(value) is np.ndarray and value.dtype.kind == "f":
+            raise Fail(
+                f"{what} are floats (dtype {value.dtype}); class indices are whole numbers: "
+                "return an int array (np.argmax gives one)"
+            )
         got = v.array(value, what, shape=(n_images,), kinds="iu")
         expected = presentation_predictions(output, steps)
         if np.array_equal(got, expected):
             continue
-        blocks = output.reshape(n_images, steps, -1)
-        if np.array_equal(got, np.argmax(blocks[:, 0], axis=-1)):
+        readings = _readings(output, steps)
+        candidates = {k: r for k, r in readings.items() if k != "last"}
+        named = v.cause(got, expected, candidates, equal=np.array_equal)
+        if named == "first":
             raise Fail(
                 f"{what} come from the first step of each presentation, when the chip is still "
                 "answering the previous image (nothing resets between images); read the last step"
             )
-        if np.array_equal(got, np.argmax(blocks.mean(axis=1), axis=-1)):
+        if named == "second_last":
+            raise Fail(
+                f"{what} come from the step just before the end of each presentation; read the very "
+                "last step of each"
+            )
+        if named == "mean":
             raise Fail(
                 f"{what} come from the output averaged over each presentation, which mixes in the "
                 "steps before the chip has settled on the new image; read the last step"
@@ -174,7 +275,13 @@ def chip_fit(block_shapes):
     return report["layers"] or {}
 
 
-def block_cases():
+def block_cases(rng=None):
+    """One call without arguments, in public and fresh cases alike.
+
+    ``block_shapes()`` takes no input: its answer is a design for the
+    course's fixed network, judged by nengo-loihi's builder, so there is
+    nothing to draw (a fixed answer is the answer, whoever found it).
+    """
     return [{}]
 
 

@@ -5,10 +5,18 @@ student's function on these inputs (in a sandbox), then judge the returned
 data (here, in the trusted process)":
 
 * :attr:`Item.cases` makes the inputs: a list of keyword-argument dicts of
-  plain data (NumPy arrays, numbers, str, bool, None, lists/tuples/dicts);
+  plain data (NumPy arrays, numbers, str, bool, None, lists/tuples/dicts).
+  ``cases()`` (or ``cases(None)``) gives the fixed *public* cases that
+  ``k2l check`` uses and students may see; ``cases(rng)``, with a
+  :class:`numpy.random.Generator`, gives fresh cases of the same kinds, sizes
+  and difficulty (``k2l grade`` draws them from its seed, see
+  :func:`k2l_course.checks.case_rng`), so that answers memorized for the
+  public cases earn nothing;
 * the sandbox calls the function once per case and reports an ``Outcome``
   per call (``ok``, ``value``, ``error``, ``seconds``);
-* :attr:`Item.judge` turns the outcomes into a :class:`Verdict`: a score
+* :attr:`Item.judge` turns the outcomes *and the very cases the calls were
+  made with* into a :class:`Verdict` (a judge never recomputes the cases: it
+  computes its reference from the case it is given): a score
   between 0 and :attr:`Item.points` and a message in the domain's terms that
   says what was checked and what went wrong, never the expected answer.
 
@@ -25,6 +33,7 @@ The ``check`` function raises :class:`Fail` (0 points) or returns
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import numbers
 from typing import Callable
@@ -61,9 +70,13 @@ class Item:
     points : float
         Most points the item gives.
     cases : callable
-        ``cases() -> list[dict]``: keyword arguments of each call, plain data only.
+        ``cases(rng=None) -> list[dict]``: keyword arguments of each call,
+        plain data only; the public cases for ``rng=None``, fresh ones drawn
+        from a :class:`numpy.random.Generator` otherwise. (A function without
+        parameters is accepted too, e.g. in older hidden checks: its cases are
+        then the same under grading.)
     judge : callable
-        ``judge(outcomes) -> Verdict``; runs in the trusted process.
+        ``judge(outcomes, cases) -> Verdict``; runs in the trusted process.
     hidden : bool
         An instructor's check that students never received.
     """
@@ -72,17 +85,25 @@ class Item:
     name: str
     function: str
     points: float
-    cases: Callable[[], list]
-    judge: Callable[[list], Verdict]
+    cases: Callable[..., list]
+    judge: Callable[[list, list], Verdict]
     hidden: bool = False
+
+    def __post_init__(self):
+        if not _takes_arguments(self.cases, 1):
+            fixed = self.cases
+            object.__setattr__(self, "cases", _named(lambda rng=None: fixed(), fixed))
+        if not _takes_arguments(self.judge, 2):
+            one = self.judge
+            object.__setattr__(self, "judge", _named(lambda outcomes, cases: one(outcomes), one))
 
     @property
     def id(self):
         """``"exercise.name"``, unique across the assignment."""
         return f"{self.exercise}.{self.name}"
 
-    def verdict(self, outcomes):
-        """Judge ``outcomes`` without ever raising.
+    def verdict(self, outcomes, cases):
+        """Judge ``outcomes`` of the calls made with ``cases``, without ever raising.
 
         The judges of this package never raise, but hidden checks come from
         elsewhere: an exception, a score outside ``[0, points]`` or something
@@ -93,13 +114,16 @@ class Item:
         ----------
         outcomes : list of Outcome
             One per case, in order.
+        cases : list of dict
+            The keyword arguments the calls were made with
+            (``self.cases(rng)`` of the run).
 
         Returns
         -------
         Verdict
         """
         try:
-            verdict = self.judge(list(outcomes))
+            verdict = self.judge(list(outcomes), list(cases))
         except Exception as error:  # a broken check must not stop a grading run
             return Verdict(0.0, f"the check {self.id} failed ({type(error).__name__}: {error}); tell your instructor")
         if not isinstance(verdict, Verdict):
@@ -110,6 +134,24 @@ class Item:
         if not real or not math.isfinite(score) or not 0 <= score <= self.points:
             return Verdict(0.0, f"the check {self.id} gave an invalid score {score!r}; tell your instructor")
         return Verdict(float(score), str(verdict.message))
+
+
+def _takes_arguments(function, n):
+    """Whether ``function`` can be called with ``n`` positional arguments."""
+    try:
+        inspect.signature(function).bind(*range(n))
+    except TypeError:
+        return False
+    except ValueError:  # no signature (a builtin): assume it can
+        return True
+    return True
+
+
+def _named(wrapper, wrapped):
+    wrapper.__name__ = getattr(wrapped, "__name__", "wrapped")
+    wrapper.__doc__ = getattr(wrapped, "__doc__", None)
+    wrapper.__wrapped__ = wrapped  # inspect.getsourcefile follows it
+    return wrapper
 
 
 class Fail(Exception):
@@ -151,7 +193,8 @@ def item(exercise, name, function, points, cases, check, partial=None, hidden=Fa
     points : float
         Full points.
     cases : callable
-        ``cases() -> list[dict]``, deterministic.
+        ``cases(rng=None) -> list[dict]``: the public cases for ``None``
+        (deterministic), fresh ones drawn from ``rng`` otherwise.
     check : callable
         ``check(outcomes, cases) -> Credit``, raising :class:`Fail` for 0
         points. Use :mod:`k2l_course.checks.validate` for the returned values.
@@ -168,9 +211,9 @@ def item(exercise, name, function, points, cases, check, partial=None, hidden=Fa
         if not 0 < value < points:
             raise ValueError(f"{exercise}.{name}: partial credit {level!r}={value} must be between 0 and {points}")
 
-    def judge(outcomes):
+    def judge(outcomes, cases):
         try:
-            credit = check(list(outcomes), cases())
+            credit = check(list(outcomes), list(cases))
         except Fail as failure:
             return Verdict(0.0, str(failure))
         except Exception as error:  # a check must never raise out of the judge

@@ -116,7 +116,10 @@ def check_file(
         from k2l_course.sandbox import run_calls
     calls, slices = plan(items)
     result = run_calls(path, calls, timeout=timeout, memory_mb=memory_mb, call_timeout=call_timeout)
-    results = [ItemResult(item, item.verdict(result.outcomes[part])) for item, part in zip(items, slices)]
+    results = [
+        ItemResult(item, item.verdict(result.outcomes[part], [call.kwargs for call in calls[part]]))
+        for item, part in zip(items, slices)
+    ]
     return FileResult(
         exercise=exercise,
         path=path,

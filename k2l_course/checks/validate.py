@@ -11,10 +11,27 @@ helpers do not rely on it: they check exact types (``type(x) is np.ndarray``,
 not ``isinstance``) and convert to fresh NumPy arrays and Python numbers
 before comparing, so nothing the student built ever takes part in a
 comparison.
+
+The rules every judge follows, stated once
+------------------------------------------
+* **Equivalent forms pass.** A number may be a Python int or float, a NumPy
+  scalar or a 0-d array; a dict may be any :class:`collections.abc.Mapping`;
+  an array may be read-only or a view; a shape (a tuple of ints) may be a
+  tuple, a list or a 1-d integer array.
+* **Counts are ints.** Where the exercise asks for a whole number as an int
+  (a count), a float is refused even when it is integer-valued (``6.0``): the
+  exercise says int, and an integer-valued float usually comes from a
+  floating-point formula that is only right by luck. Arrays of labels or
+  classes follow the same rule (an integer dtype).
+* **Floats are compared with a relative tolerance of** :data:`RTOL`, so that
+  a correct computation in float32 passes (see :data:`RTOL` for why that
+  tolerance, and why it still catches every near miss).
+* **Hints name a cause only when the case tells it apart** (:func:`cause`).
 """
 
 from __future__ import annotations
 
+import collections.abc
 import math
 
 import numpy as np
@@ -23,6 +40,62 @@ from k2l_course.checks.items import Fail
 
 #: Longest error text quoted from the student's run.
 MAX_ERROR_CHARS = 400
+
+#: Relative tolerance of every float comparison. A correct answer computed in
+#: float32 (machine epsilon 1.2e-7) through the handful of operations these
+#: exercises need is within about ten epsilons, 1.2e-6, of the exact value;
+#: 1e-5 leaves a margin of eight. The cases are built so that every near miss
+#: is farther than that: neighbouring Loihi plateaus differ by more than 1e-4
+#: (relative) in every case, inputs stay at least :data:`EDGE_MARGIN` away
+#: from where rounding alone decides a plateau, and unit and formula slips
+#: differ by factors.
+RTOL = 1e-5
+
+#: Absolute tolerance, for values that should be exactly 0.
+ATOL = 1e-9
+
+#: How far (relative) a case's inputs stay from the points where rounding
+#: decides the result (a spike period that is a whole number of steps), so
+#: that float32 arithmetic cannot land on the other side.
+EDGE_MARGIN = 1e-4
+
+
+def close(a, b, rtol=RTOL, atol=ATOL):
+    """Whether two numbers or arrays agree within the documented tolerance."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    return a.shape == b.shape and bool(np.all(np.isclose(a, b, rtol=rtol, atol=atol)))
+
+
+def cause(got, expected, candidates, equal=close):
+    """The one typical mistake that explains ``got``, if this case can tell.
+
+    A hint names a cause only when the student's value matches that cause's
+    value and no other candidate's, and the cause's value differs from the
+    right answer in this case: a case in which two causes (or a cause and a
+    trivial answer such as 0) give the same value cannot tell them apart.
+
+    Parameters
+    ----------
+    got : number or ndarray
+    expected : number or ndarray
+        The right answer for the case.
+    candidates : dict of str -> number or ndarray
+        What each typical mistake gives on this case. Include trivial answers
+        (e.g. ``"zero": 0.0``) that could also explain ``got``.
+    equal : callable
+
+    Returns
+    -------
+    str or None
+    """
+    matches = [name for name, value in candidates.items() if equal(got, value)]
+    if len(matches) != 1:
+        return None
+    (name,) = matches
+    if equal(candidates[name], expected):
+        return None
+    return name
 
 
 def describe(case):
@@ -43,7 +116,7 @@ def describe(case):
         if isinstance(value, np.ndarray):
             parts.append(f"{key} of shape {value.shape}")
         elif isinstance(value, dict):
-            parts.append(f"{key}={{{', '.join(repr(k) for k in value)}}}")
+            parts.append(f"{key} for {', '.join(repr(k) for k in value)}")
         elif isinstance(value, (list, tuple)) and len(value) > 6:
             parts.append(f"{key} of length {len(value)}")
         else:
@@ -93,6 +166,26 @@ def values(outcomes, cases):
             raise Fail(f"with {describe(case)}: {explain_error(error)}")
         result.append(getattr(outcome, "value", None))
     return result
+
+
+def fail_first(failures):
+    """Raise :class:`Fail` for the most helpful of several cases' failures.
+
+    Parameters
+    ----------
+    failures : list of (bool, str)
+        Per failing case, in order: whether its message names a cause
+        (see :func:`cause`), and the message.
+
+    Raises
+    ------
+    Fail
+        With the first message that names a cause, else the first one;
+        nothing if ``failures`` is empty.
+    """
+    if failures:
+        named = [message for is_named, message in failures if is_named]
+        raise Fail((named or [failures[0][1]])[0])
 
 
 def kind_of(value):
@@ -160,7 +253,9 @@ def number(value, what="the result", integer=False, finite=True):
         A Python int/float, a NumPy scalar or a 0-d array.
     what : str
     integer : bool
-        Require a whole number (an ``int`` or NumPy integer).
+        Require an int (a Python int, a NumPy integer or a 0-d integer
+        array); a float is refused even when integer-valued (the module's
+        rule for counts).
     finite : bool
 
     Returns
@@ -179,6 +274,9 @@ def number(value, what="the result", integer=False, finite=True):
     if integer:
         if type(value) is int or isinstance(value, np.integer):
             return int(value)
+        if type(value) is float or isinstance(value, np.floating):
+            shown = f"{float(value):.6g}" if math.isfinite(float(value)) else str(float(value))
+            raise Fail(f"{what} is the float {shown}; it should be an int (convert it with int(...))")
         raise Fail(f"{what} is {kind_of(value)}; it should be a whole number (int)")
     if type(value) in (int, float) or isinstance(value, (np.integer, np.floating)):
         result = float(value)
@@ -189,7 +287,7 @@ def number(value, what="the result", integer=False, finite=True):
 
 
 def mapping(value, keys, what="the result"):
-    """Check that ``value`` is a dict with exactly the given keys.
+    """Check that ``value`` is a mapping (any dict-like) with exactly the given keys.
 
     Returns
     -------
@@ -200,8 +298,13 @@ def mapping(value, keys, what="the result"):
     ------
     Fail
     """
-    if type(value) is not dict:
+    if not isinstance(value, collections.abc.Mapping):
         raise Fail(f"{what} is {kind_of(value)}; it should be a dict")
+    try:
+        pairs = list(dict(value).items())
+    except Exception:
+        raise Fail(f"{what} cannot be read as a dict") from None
+    value = dict(pairs)
     wanted = list(keys)
     missing = [k for k in wanted if k not in value]
     extra = [k for k in value if k not in wanted]
@@ -216,7 +319,7 @@ def mapping(value, keys, what="the result"):
 
 
 def int_tuple(value, length, what="the result"):
-    """Check that ``value`` is a tuple (or list) of ``length`` positive ints.
+    """Check that ``value`` is a tuple (or list, or 1-d integer array) of ``length`` positive ints.
 
     Returns
     -------
@@ -226,6 +329,8 @@ def int_tuple(value, length, what="the result"):
     ------
     Fail
     """
+    if type(value) is np.ndarray and value.ndim == 1 and value.dtype.kind in "iu":
+        value = value.tolist()
     if type(value) not in (tuple, list):
         raise Fail(f"{what} is {kind_of(value)}; it should be a tuple of {length} whole numbers")
     if len(value) != length:
@@ -240,7 +345,7 @@ def int_tuple(value, length, what="the result"):
     return tuple(result)
 
 
-def mismatch(actual, expected, rtol=1e-9, atol=1e-9):
+def mismatch(actual, expected, rtol=RTOL, atol=ATOL):
     """Index of the first element where ``actual`` and ``expected`` differ, or None.
 
     Both are arrays of the same shape (validated before).
