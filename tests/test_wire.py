@@ -120,3 +120,12 @@ def test_random_bytes_never_raise_anything_but_wire_errors():
             wire.decode(header.get("tree"), blobs)
         except wire.WireError:
             pass
+
+
+def test_any_mapping_travels_as_a_dict():
+    import collections
+    import types
+
+    for mapping in (collections.OrderedDict(a=1.0, b=2), collections.defaultdict(int, a=3), types.MappingProxyType({"a": 1})):
+        tree, blobs = wire.encode(mapping)
+        assert wire.decode(tree, blobs) == dict(mapping)

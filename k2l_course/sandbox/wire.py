@@ -12,7 +12,7 @@ Supported: ``None``, ``bool``, ``int`` (at most :data:`MAX_INT_DIGITS`
 digits), ``float`` (NaN and infinities travel as explicit markers; a bare
 JSON number must be finite), ``complex``, ``str``, NumPy arrays and scalars
 of plain dtypes (bool, integers, floats, complex, fixed-size strings), and
-``list`` / ``tuple`` / ``dict`` of those (dict keys: any supported scalar),
+``list`` / ``tuple`` / ``dict`` (any Mapping) of those (dict keys: any supported scalar),
 nested at most :data:`MAX_DEPTH` deep.
 
 Everything the decoding side reads is untrusted: the student's process is the
@@ -27,6 +27,7 @@ Pure Python + NumPy (no POSIX-only module): the portable sandbox reuses it.
 
 from __future__ import annotations
 
+import collections.abc
 import io
 import json
 import math
@@ -113,14 +114,15 @@ def encode(value):
             return array_ref(np.asarray(item.view(np.ndarray)), "__ndarray__")
         if isinstance(item, np.generic):
             return array_ref(np.asarray(item), "__npscalar__")
-        if kind in (list, tuple, dict):
+        mapping = kind is dict or isinstance(item, collections.abc.Mapping)  # OrderedDict, defaultdict...
+        if kind in (list, tuple) or mapping:
             if depth >= MAX_DEPTH:
                 raise UnsupportedValue(f"returned data nested deeper than {MAX_DEPTH} levels")
             if id(item) in seen:
                 raise UnsupportedValue("returned a structure that contains itself")
             seen.add(id(item))
             try:
-                if kind is dict:
+                if mapping:
                     return {"__dict__": [[walk(k, depth + 1), walk(v, depth + 1)] for k, v in item.items()]}
                 encoded = [walk(element, depth + 1) for element in item]
                 return {"__tuple__": encoded} if kind is tuple else encoded
