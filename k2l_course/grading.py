@@ -337,12 +337,14 @@ def grade_student(student, assignment, sandbox, limits, cases=None):
     }
     by_item = {}  # (exercise, name) -> entry
     statuses = {}
-    deadline = started + limits.timeout
-    for path, run_exercises in the_plan.runs.items():
+    # One budget per student, shared fairly: each file may use its share of
+    # what is left (a file that loops forever costs only its share).
+    deadline = time.monotonic() + limits.timeout  # (planning, bounded on its own, is not counted)
+    for index, (path, run_exercises) in enumerate(the_plan.runs.items()):
         name = the_plan.names[path]
         items = [item for exercise in run_exercises for item in assignment.of(exercise)]
-        remaining = deadline - time.monotonic()
-        if remaining <= 0.5:
+        remaining = (deadline - time.monotonic()) / (len(the_plan.runs) - index)
+        if remaining <= 0.1:
             reason = f"not run: this submission's time budget ({limits.timeout:g} s) was used up by its other files"
             record["files"][name] = {"status": "timeout", "output": "", "notes": [reason]}
             statuses[name] = "timeout"
@@ -897,7 +899,8 @@ def add_arguments(parser):
                         help="seed of the graded cases (default: the one in OUT_DIR from an earlier run, else random); "
                              "'public' grades on the cases k2l check uses")  # fmt: skip
     parser.add_argument("--timeout", type=float, default=runner.TIMEOUT, metavar="S",
-                        help="wall-clock seconds for each student's whole submission (default %(default)g)")  # fmt: skip
+                        help="wall-clock seconds for each student's whole submission, shared fairly among "
+                             "the files that count (default %(default)g)")  # fmt: skip
     parser.add_argument("--call-timeout", type=float, default=runner.CALL_TIMEOUT, metavar="S",
                         help="seconds one call of a student's function may take (default %(default)g)")  # fmt: skip
     parser.add_argument("--memory", type=int, default=runner.MEMORY_MB, metavar="MB",

@@ -404,18 +404,18 @@ def test_a_dozen_copies_cost_one_run(hostile):
 
 
 def test_a_student_has_one_time_budget_whatever_number_of_files(hostile):
-    files = hostile["records"]["budget"]["files"]
-    assert files["ch1_conversion.py"]["status"] == "timeout"
-    assert files["ch2_activation.py"]["notes"] == [
-        f"not run: this submission's time budget ({LIMITS.timeout:g} s) was used up by its other files"
-    ]
+    record = hostile["records"]["budget"]
+    assert [info["status"] for info in record["files"].values()] == ["timeout", "timeout"]
+    # Each file had its share of the one budget (before, each file had the whole budget: 2 x 4 s at least).
+    assert record["seconds"] < 2 * LIMITS.timeout
 
 
+@pytest.mark.xfail("unreadable" not in SANDBOX_STATUSES, strict=True,
+                   reason="needs the sandbox's 'unreadable' status (issue 9 contract section 7)")  # fmt: skip
 def test_a_notebook_that_cannot_be_read_is_reported_as_such(hostile):
-    files = hostile["records"]["bad_notebooks"]["files"]
+    feedback = (hostile["out"] / "students" / "bad_notebooks" / "feedback.txt").read_text()
     for name in ("ch1_conversion.ipynb", "ch2_activation.ipynb"):
-        assert any("could not read" in note or "not valid" in note or "notebook" in note
-                   for note in files[name]["notes"]), files[name]  # fmt: skip
+        assert f"{name}: unreadable (the file could not be read as a notebook or Python file)" in feedback
 
 
 def test_a_failure_inside_the_grader_costs_only_that_student_and_a_rerun_regrades_them(place, monkeypatch):
