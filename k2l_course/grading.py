@@ -795,17 +795,23 @@ def _grade(students, submissions_dir, out_dir, out_resolved, assignment, cases, 
             rows = [records[key] for key in order if key in records]
             write_atomic(out_dir / "gradebook.csv", gradebook_csv(rows, assignment))
 
+    stopping = threading.Event()
+
     def one(student):
         """Grade and save one student; whatever goes wrong becomes their grader-error."""
         try:
             record = grade_student(student, assignment, sandbox, limits, cases)
+            if stopping.is_set():
+                return None  # its runs were cut short by the interrupt: not a grade
             save_record(out_dir, record)
             return record
         except SandboxError as error:
-            if not _alive(sandbox):
+            if stopping.is_set() or not _alive(sandbox):
                 raise  # the sandbox itself is gone: nobody can be graded
             failure = error  # one run's supervisor failed: this student only
         except Exception as error:
+            if stopping.is_set():
+                return None
             failure = error
         log.failed(student, failure)
         record = error_record(student, assignment, cases)
@@ -843,12 +849,16 @@ def _grade(students, submissions_dir, out_dir, out_resolved, assignment, cases, 
                     done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
                     for future in done:
                         student = pending.pop(future)
-                        records[student.key] = future.result()
+                        record = future.result()
+                        if record is None:
+                            continue
+                        records[student.key] = record
                         graded += 1
                         if bar:
                             bar.update(1)
                         write_gradebook()
             except BaseException:
+                stopping.set()
                 for future in pending:
                     future.cancel()
                 sandbox.close()  # stops the runs still going (their students stay ungraded)
