@@ -253,7 +253,7 @@ def _alive(pid):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root can separate the students from the grader")
-def test_without_mount_namespaces_the_class_must_be_unreadable_to_students(place, tmp_path):
+def test_without_mount_namespaces_the_class_must_be_unreadable_to_students(graded, place, tmp_path):
     assignment = grading.load_assignment(standin.items(), list(standin.EXERCISES))
     options = {"namespaces": False, "course_defaults": False}
     with pytest.raises(grading.SandboxError, match="student code could read " + str(place / "class")):
