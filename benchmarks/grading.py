@@ -58,6 +58,8 @@ from k2l_course.quiet import import_stack  # noqa: E402
 from k2l_course.sandbox import Sandbox  # noqa: E402
 
 STACK = ("tensorflow", "nengo", "nengo_dl", "nengo_loihi")
+#: Every design grades on the same cases.
+SEED = 20261201
 
 
 def make_class(root, students):
@@ -153,8 +155,8 @@ def grade_with(design, submissions, out, assignment, jobs):
 
     sandbox_class = {"fast": Sandbox, "naive": NaiveSandbox, "naive-numpy": NaiveNumpySandbox}[design]
     started = time.perf_counter()
-    summary = grading.grade(submissions, out, assignment, jobs=jobs, progress=True, sandbox_class=sandbox_class,
-                            on_sandbox=inspect)  # fmt: skip
+    summary = grading.grade(submissions, out, assignment, seed=SEED, jobs=jobs, progress=True,
+                            sandbox_class=sandbox_class, on_sandbox=inspect)  # fmt: skip
     seconds = time.perf_counter() - started
     with open(Path(out) / "gradebook.csv", newline="") as handle:
         totals = {row["student"]: (row["status"], row["total"]) for row in csv.DictReader(handle)}

@@ -35,6 +35,7 @@ def k2l(*args, cwd=ROOT):
                           capture_output=True, timeout=600)  # fmt: skip
 
 
+@pytest.mark.slow
 def test_check_gives_every_item_the_score_grading_gives_on_the_public_cases(tmp_path):
     builder = course.ClassBuilder(tmp_path / "class")
     builder.correct("solutions")
