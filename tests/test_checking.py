@@ -94,3 +94,28 @@ def test_the_file_rule_is_in_the_help_of_both_commands(command):
     assert run.returncode == 0
     assert "which file counts for an exercise (k2l check and k2l grade apply the same rule)" in out
     assert "the more recently modified counts (the notebook on a tie)" in out
+
+
+def test_a_runs_returned_values_are_dropped_as_soon_as_they_are_judged():
+    """What a student returns is judged and let go at once (the grader holds one run per job, never a class's)."""
+    import weakref
+
+    import numpy as np
+
+    from k2l_course.checks import runner
+    from k2l_course.sandbox import Outcome, SandboxResult
+
+    sys.path.insert(0, str(CLASSES))
+    import standin
+
+    returned = []
+
+    def run(path, calls, **limits):
+        values = [np.ones(1000) for _ in calls]
+        returned.extend(weakref.ref(value) for value in values)
+        return SandboxResult("ok", [Outcome(True, value, None, 0.0) for value in values], "", [])
+
+    items = standin.items()
+    result = runner.run_file(run, Path("x.py"), items, [runner.cases_of(item) for item in items])
+    assert len(returned) == 6 and result.status == "ok"
+    assert [ref() for ref in returned] == [None] * 6
