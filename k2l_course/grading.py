@@ -338,12 +338,13 @@ def grade_student(student, assignment, sandbox, limits, cases=None):
     by_item = {}  # (exercise, name) -> entry
     statuses = {}
     # One budget per student, shared fairly: each file may use its share of
-    # what is left (a file that loops forever costs only its share).
-    deadline = time.monotonic() + limits.timeout  # (planning, bounded on its own, is not counted)
+    # what is left (a file that loops forever costs only its share). Only the
+    # time the student's code runs counts (not waiting for a judge).
+    spent = 0.0
     for index, (path, run_exercises) in enumerate(the_plan.runs.items()):
         name = the_plan.names[path]
         items = [item for exercise in run_exercises for item in assignment.of(exercise)]
-        remaining = (deadline - time.monotonic()) / (len(the_plan.runs) - index)
+        remaining = (limits.timeout - spent) / (len(the_plan.runs) - index)
         if remaining <= 0.1:
             reason = f"not run: this submission's time budget ({limits.timeout:g} s) was used up by its other files"
             record["files"][name] = {"status": "timeout", "output": "", "notes": [reason]}
@@ -351,8 +352,16 @@ def grade_student(student, assignment, sandbox, limits, cases=None):
             for item in items:
                 by_item[(item.exercise, item.name)] = _entry(item, 0.0, reason, name)
             continue
+        def timed_run(*args, **kwargs):
+            nonlocal spent
+            began = time.monotonic()
+            try:
+                return sandbox.run(*args, **kwargs)
+            finally:
+                spent += time.monotonic() - began
+
         result = runner.run_file(
-            sandbox.run, path, items, [cases.by_item[(item.exercise, item.name)] for item in items],
+            timed_run, path, items, [cases.by_item[(item.exercise, item.name)] for item in items],
             timeout=remaining, memory_mb=limits.memory_mb, call_timeout=limits.call_timeout,
             forbidden=runner.forbidden_of(run_exercises),
         )  # fmt: skip
