@@ -147,7 +147,7 @@ def check(targets, run=None, timeout=runner.TIMEOUT, call_timeout=runner.CALL_TI
     ----------
     targets : list of Target
     run : callable, optional
-        :func:`k2l_course.sandbox.run_calls` by default.
+        :func:`k2l_course.checks.runner.shared_run` by default.
     progress : tqdm, optional
         Advanced by one per file.
 
@@ -159,7 +159,7 @@ def check(targets, run=None, timeout=runner.TIMEOUT, call_timeout=runner.CALL_TI
     from k2l_course import checks
 
     if run is None:
-        from k2l_course.sandbox import run_calls as run
+        run = runner.shared_run
     by_file = {}
     for target in targets:
         by_file.setdefault(target.path, []).append(target.exercise)

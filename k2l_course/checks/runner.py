@@ -142,6 +142,28 @@ def _case_rng(seed, item):
     return None if seed is None else np.random.default_rng([int(seed), zlib.crc32(item.id.encode())])
 
 
+_shared = None
+_shared_lock = threading.Lock()
+
+
+def shared_run(path, calls, **limits):
+    """:meth:`Sandbox.run <k2l_course.sandbox.Sandbox.run>` of one sandbox kept for this process.
+
+    Started on first use (``k2l check`` pays its start-up once for all the
+    files it checks) and closed at exit.
+    """
+    global _shared
+    import atexit
+
+    from k2l_course.sandbox import Sandbox
+
+    with _shared_lock:
+        if _shared is None or _shared.process is None or _shared.process.poll() is not None:
+            _shared = Sandbox().start()
+            atexit.register(_shared.close)
+    return _shared.run(path, calls, **limits)
+
+
 #: Judges run one at a time: some build networks with TensorFlow / nengo-loihi,
 #: which are not meant to be driven from several threads (and the GIL would
 #: serialize them anyway); the sandboxes still run in parallel.
@@ -207,7 +229,7 @@ def check_file(path, exercise, items=None, run_calls=None, timeout=TIMEOUT, call
     items : list of Item, optional
         Defaults to ``k2l_course.checks.items(exercise)``.
     run_calls : callable, optional
-        Defaults to :func:`k2l_course.sandbox.run_calls`.
+        Defaults to :func:`shared_run`.
     timeout, call_timeout : float
         Seconds for the whole file and for one call.
     memory_mb : int
@@ -223,7 +245,7 @@ def check_file(path, exercise, items=None, run_calls=None, timeout=TIMEOUT, call
     if items is None:
         items = checks.items(exercise)
     if run_calls is None:
-        from k2l_course.sandbox import run_calls
+        run_calls = shared_run
     cases = [cases_of(item, seed) for item in items]
     return run_file(run_calls, path, items, cases, timeout=timeout, call_timeout=call_timeout, memory_mb=memory_mb,
                     forbidden=forbidden_of([exercise]), exercise=exercise)  # fmt: skip
