@@ -1,40 +1,41 @@
 """``k2l check [EXERCISE] [PATH]``: check your exercise answers, with points and hints.
 
-PATH is a file (``.py`` or ``.ipynb``) or a folder holding files named
-``<exercise>.py`` / ``<exercise>.ipynb``; by default the current directory if
-it holds such files, else ``exercises/``. EXERCISE (an id such as
-``ch2_activation``) restricts the check to one exercise; by default every
-exercise found is checked. A file not named after an exercise is checked
-against the exercises whose functions it defines.
+PATH is a file (``.py`` or ``.ipynb``) or a folder; by default the current
+directory if it holds exercise files, else ``exercises/``. EXERCISE (an id
+such as ``ch2_activation``) restricts the check to one exercise.
 
-The checks run under pytest (one test per graded item, see
-:mod:`k2l_course.checks.graded_tests`); your code runs only in the sandbox
-(:mod:`k2l_course.sandbox`), never in the checking process. The report gives,
-per item, pass or fail, the points and a hint, then the total. The exit
-status is 0 only when every item earns full points.
+Which file counts for which exercise is the rule ``k2l grade`` applies
+(:mod:`k2l_course.planning`): in a folder, ``<exercise>.ipynb`` or
+``<exercise>.py`` at its top (the more recently modified if both, the
+notebook on a tie); another ``.py`` / ``.ipynb`` there counts for an exercise
+without its own file when it defines that exercise's functions (the newest,
+if several do); a single file counts for the exercise it is named after, else
+for the exercises whose functions it defines. Everything else is listed as
+skipped, with the reason.
+
+Your code runs only in the sandbox (:mod:`k2l_course.sandbox`), never in the
+checking process, with the calls ``k2l grade`` refuses refused here too, and
+on the public cases (``k2l grade`` draws fresh cases of the same kind). Each
+item is judged exactly as in grading (:mod:`k2l_course.checks.runner`). The
+report gives, per item, PASS / PART / FAIL, the points and a hint, then the
+total. The exit status is 0 only when every item earns full points.
 """
 
 from __future__ import annotations
 
-import ast
-import contextlib
 import dataclasses
-import io
 import sys
-import tempfile
 import textwrap
 from pathlib import Path
 
+from k2l_course import planning
 from k2l_course.checks import runner
 
-SUFFIXES = (".ipynb", ".py")
+SUFFIXES = planning.SUFFIXES
 
 
 class UsageError(ValueError):
     """Bad arguments: the message says what is wrong."""
-
-
-# -- finding the student's files -----------------------------------------------------
 
 
 @dataclasses.dataclass
@@ -54,54 +55,10 @@ class Target:
     note: str = ""
 
 
-def defined_functions(path):
-    """Names of the top-level functions a student's file defines (parsed, never run).
-
-    Notebook code cells are parsed one by one; a cell (or file) that does not
-    parse is skipped.
-    """
-    from k2l_course.sandbox.submission import neutralize_magics, read_units
-
-    text = Path(path).read_text(encoding="utf-8", errors="replace")
-    try:
-        units = read_units(str(path), text)
-    except ValueError:
-        return set()
-    names = set()
-    for unit in units:
-        for source in (unit.source, neutralize_magics(unit.source)):
-            if source is None:
-                continue
-            try:
-                tree = ast.parse(source)
-            except (SyntaxError, ValueError, RecursionError, MemoryError):
-                continue
-            names.update(node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)))
-            break
-    return names
-
-
-def exercises_defined_in(path):
-    """The exercises at least one of whose graded functions ``path`` defines."""
+def _functions():
     from k2l_course import checks
 
-    names = defined_functions(path)
-    return [e for e in checks.EXERCISES if any(item.function in names for item in checks.items(e))]
-
-
-def _pick(folder, exercise):
-    """The file of ``exercise`` in ``folder``: the more recently modified of
-    ``.ipynb`` and ``.py`` (the notebook on a tie), or None."""
-    found = [folder / f"{exercise}{suffix}" for suffix in SUFFIXES if (folder / f"{exercise}{suffix}").is_file()]
-    if not found:
-        return None
-    if len(found) == 1:
-        return Target(exercise, found[0])
-    newest = max(found, key=lambda p: (p.stat().st_mtime_ns, p.suffix == ".ipynb"))
-    other = next(p for p in found if p != newest)
-    if newest.stat().st_mtime_ns != other.stat().st_mtime_ns:
-        return Target(exercise, newest, note=f"{newest.name} is newer than {other.name}")
-    return Target(exercise, newest, note=f"both {newest.name} and {other.name} exist; checking the notebook")
+    return {e: {item.function for item in checks.items(e)} for e in checks.EXERCISES}
 
 
 def _has_exercise_files(folder):
@@ -110,7 +67,7 @@ def _has_exercise_files(folder):
     return any((folder / f"{e}{s}").is_file() for e in checks.EXERCISES for s in SUFFIXES)
 
 
-def find_targets(exercise=None, path=None, cwd=None):
+def find_plan(exercise=None, path=None, cwd=None):
     """Decide which files to check against which exercises.
 
     Parameters
@@ -122,7 +79,8 @@ def find_targets(exercise=None, path=None, cwd=None):
 
     Returns
     -------
-    list of Target
+    targets : list of Target
+    skipped : list of planning.Skipped
 
     Raises
     ------
@@ -140,179 +98,101 @@ def find_targets(exercise=None, path=None, cwd=None):
             path = here / "exercises"
         else:
             raise UsageError(
-                f"no exercise files in {here} and no exercises/ folder: give the file or folder to check, "
-                "e.g. 'k2l check ch2_activation path/to/ch2_activation.ipynb'"
+                f"no exercise files in {planning.display_name(here)} and no exercises/ folder: give the file or "
+                "folder to check, e.g. 'k2l check ch2_activation path/to/ch2_activation.ipynb'"
             )
     path = Path(path)
-    if path.is_dir():
-        wanted = [exercise] if exercise else list(checks.EXERCISES)
-        targets = [t for t in (_pick(path, e) for e in wanted) if t is not None]
-        if not targets:
-            names = " or ".join(f"{wanted[0] if exercise else '<exercise>'}{s}" for s in SUFFIXES)
-            raise UsageError(f"no exercise file ({names}) in {path}")
-        return targets
-    if not path.exists():
-        raise UsageError(f"{path} does not exist")
-    if not path.is_file() or path.suffix not in SUFFIXES:
-        raise UsageError(f"{path} is not a .py or .ipynb file")
-    if exercise:
-        return [Target(exercise, path)]
-    if path.stem in checks.EXERCISES:
-        return [Target(path.stem, path)]
-    found = exercises_defined_in(path)
-    if not found:
+    if not path.exists() and not path.is_symlink():
+        raise UsageError(f"{planning.display_name(path)} does not exist")
+    if not path.is_dir() and (not path.is_file() or path.suffix not in SUFFIXES):
+        raise UsageError(f"{planning.display_name(path)} is not a .py or .ipynb file")
+    listing = planning.list_submission(path, list(checks.EXERCISES))
+    result = planning.plan(listing, _functions(), exercise=exercise)
+    notes = {}
+    for note in result.notes:
+        ex, _, text = note.partition(": ")
+        notes[ex] = text
+    targets = [
+        Target(ex, file, note=notes.get(ex, "")) for file, exercises in result.runs.items() for ex in exercises
+    ]
+    targets.sort(key=lambda t: checks.EXERCISES.index(t.exercise))
+    if not targets:
+        shown = planning.display_name(path)
+        if path.is_dir():
+            names = " or ".join(f"{exercise or '<exercise>'}{s}" for s in SUFFIXES)
+            raise UsageError(f"no exercise file ({names}) in {shown}")
         raise UsageError(
             f"{path.name} is not named after an exercise and defines none of the graded functions; "
-            "say which exercise it is, e.g. 'k2l check ch2_activation " + str(path) + "'"
+            f"say which exercise it is, e.g. 'k2l check ch2_activation {shown}'"
         )
-    return [Target(e, path, note=f"{path.name} defines functions of {e}") for e in found]
+    for target in targets:
+        if not target.note and target.path.stem != target.exercise:
+            target.note = f"{planning.display_name(target.path.name)} defines functions of {target.exercise}"
+    return targets, result.skipped
 
 
-# -- running the checks under pytest ----------------------------------------------------
+def find_targets(exercise=None, path=None, cwd=None):
+    """The targets of :func:`find_plan` (without the skipped entries)."""
+    return find_plan(exercise, path, cwd)[0]
 
 
-class _FileRun:
-    """One target, run in the sandbox once (on first use) and judged item by item."""
-
-    def __init__(self, target, timeout, call_timeout):
-        self.target = target
-        self.timeout = timeout
-        self.call_timeout = call_timeout
-        self.result = None
-        self.error = None
-
-    def check(self):
-        if self.result is None and self.error is None:
-            try:
-                self.result = runner.check_file(
-                    self.target.path, self.target.exercise, timeout=self.timeout, call_timeout=self.call_timeout
-                )
-            except Exception as error:  # the checker itself failed (never the student's code): say so
-                self.error = f"{type(error).__name__}: {error}"
-        if self.error is not None:
-            raise RuntimeError(f"could not check {self.target.path.name}: {self.error}")
-        return self.result
+# -- checking ---------------------------------------------------------------------------------------
 
 
-class _GradedTest:
-    """One pytest test: one item of one target."""
+def check(targets, run=None, timeout=runner.TIMEOUT, call_timeout=runner.CALL_TIMEOUT, memory_mb=runner.MEMORY_MB,
+          progress=None):  # fmt: skip
+    """Run and judge the targets on the public cases; one run per file.
 
-    def __init__(self, file_run, index, item):
-        self.file_run = file_run
-        self.index = index
-        self.item = item
-        self.id = f"{file_run.target.path.name}::{item.name}"
-
-    def run(self):
-        return self.file_run.check().results[self.index]
-
-
-class CheckSession:
-    """The pytest plugin of ``k2l check``: the tests to generate, and progress."""
-
-    def __init__(self, targets, timeout=runner.TIMEOUT, call_timeout=runner.CALL_TIMEOUT, progress=None):
-        from k2l_course import checks
-
-        self.files = [_FileRun(t, timeout, call_timeout) for t in targets]
-        self.tests = [
-            _GradedTest(file_run, index, item)
-            for file_run in self.files
-            for index, item in enumerate(checks.items(file_run.target.exercise))
-        ]
-        self.progress = progress
-        self.outcomes = {}
-
-    def pytest_runtest_logreport(self, report):
-        if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
-            self.outcomes[report.nodeid] = report.outcome
-            if self.progress is not None:
-                self.progress.update(1)
-
-
-def run_pytest(session, verbose=False):
-    """Run the graded tests of ``session`` under pytest, in this process.
+    Parameters
+    ----------
+    targets : list of Target
+    run : callable, optional
+        :func:`k2l_course.checks.runner.shared_run` by default.
+    progress : tqdm, optional
+        Advanced by one per file.
 
     Returns
     -------
-    int
-        pytest's exit code.
-    str
-        pytest's own output (shown with ``--verbose``).
+    list of runner.FileResult
+        One per target, in order.
     """
-    import pytest
+    from k2l_course import checks
 
-    from k2l_course.checks import graded_tests
-
-    with tempfile.TemporaryDirectory(prefix="k2l-check-") as tmp:
-        ini = Path(tmp) / "pytest.ini"
-        ini.write_text("[pytest]\n", encoding="utf-8")
-        args = [
-            graded_tests.__file__,
-            "-c", str(ini), "--rootdir", tmp,
-            "-p", "no:nengo", "-p", "no:cacheprovider",
-            "--import-mode=importlib", "-q", "--no-header", "-rN", "--tb=line" if verbose else "--tb=no",
-        ]  # fmt: skip
-        buffer = io.StringIO()
-        with contextlib.redirect_stdout(buffer), _environment(PYTEST_DISABLE_PLUGIN_AUTOLOAD="1", PYTEST_ADDOPTS=None):
-            code = pytest.main(args, plugins=[_Named(session)])
-    return int(code), buffer.getvalue()
-
-
-@contextlib.contextmanager
-def _environment(**changes):
-    """Set (or, for None, remove) environment variables for the duration of a block."""
-    import os
-
-    saved = {name: os.environ.get(name) for name in changes}
-    try:
-        for name, value in changes.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    if run is None:
+        run = runner.shared_run
+    by_file = {}
+    for target in targets:
+        by_file.setdefault(target.path, []).append(target.exercise)
+    results = {}
+    for path, exercises in by_file.items():
+        items = [item for exercise in exercises for item in checks.items(exercise)]
+        cases = [runner.cases_of(item, None) for item in items]
+        whole = runner.run_file(run, path, items, cases, timeout=timeout, call_timeout=call_timeout,
+                                memory_mb=memory_mb, forbidden=runner.forbidden_of(exercises))  # fmt: skip
+        for exercise in exercises:
+            results[(path, exercise)] = dataclasses.replace(
+                whole, exercise=exercise, results=[r for r in whole.results if r.item.exercise == exercise]
+            )
+        if progress is not None:
+            progress.update(1)
+    return [results[(t.path, t.exercise)] for t in targets]
 
 
-class _Named:
-    """Registers the session under :data:`graded_tests.PLUGIN` (pytest names plugins by object)."""
-
-    def __init__(self, session):
-        self.session = session
-
-    def pytest_configure(self, config):
-        from k2l_course.checks import graded_tests
-
-        config.pluginmanager.register(self.session, graded_tests.PLUGIN)
-
-
-# -- the report -----------------------------------------------------------------------------
+# -- the report -----------------------------------------------------------------------------------
 
 
 def _points(value):
     return f"{value:g}"
 
 
-def format_report(files, width=88):
-    """The student's report: per file and item, pass/fail, points and hint; then the total."""
+def format_report(results, targets=None, skipped=(), width=88):
+    """The student's report: per exercise and item, PASS/PART/FAIL, points and hint; skipped entries; the total."""
     lines = []
     total = earned = 0.0
     passed = count = 0
-    for file_run in files:
-        result = file_run.result
-        target = file_run.target
-        if result is None:
-            if file_run.error is not None:
-                lines.append(f"{target.exercise}  ({target.path})")
-                lines.append(f"  the checker could not run: {file_run.error}")
-                lines.append("")
-            continue
-        lines.append(f"{target.exercise}  ({target.path})")
+    targets = targets or [Target(r.exercise, Path(r.path)) for r in results]
+    for target, result in zip(targets, results):
+        lines.append(f"{target.exercise}  ({planning.display_name(target.path)})")
         if target.note:
             lines.append(f"  note: {target.note}")
         if result.status != "ok" or result.notes:
@@ -332,14 +212,22 @@ def format_report(files, width=88):
             count += 1
         lines.append(f"  {target.exercise}: {_points(result.score)}/{_points(result.points)} points")
         lines.append("")
+    if skipped:
+        lines.append("Skipped (not checked):")
+        lines.extend(f"  {entry}" for entry in skipped)
+        lines.append("")
     lines.append(f"Total: {_points(earned)}/{_points(total)} points ({passed} of {count} items pass)")
-    return "\n".join(lines)
+    return planning.safe_text("\n".join(lines))
 
 
-# -- the command ---------------------------------------------------------------------------
+# -- the command ------------------------------------------------------------------------------------
 
 
 def add_arguments(parser):
+    import argparse
+
+    parser.epilog = planning.RULE
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("exercise", nargs="?", help="exercise id, e.g. ch2_activation (default: all found)")
     parser.add_argument("path", nargs="?", help="file or folder to check (default: here, or exercises/)")
     parser.add_argument(
@@ -349,9 +237,7 @@ def add_arguments(parser):
         "--call-timeout", type=float, default=runner.CALL_TIMEOUT,
         help="seconds for one call of a function (default %(default)g)",
     )  # fmt: skip
-    parser.add_argument(
-        "-v", "--verbose", action="store_true", help="also show pytest's output and what your code printed"
-    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="also show what your code printed")
 
 
 def _split_positionals(args):
@@ -368,28 +254,29 @@ def _split_positionals(args):
 def run(args):
     try:
         exercise, path = _split_positionals(args)
-        targets = find_targets(exercise, path)
+        targets, skipped = find_plan(exercise, path)
     except UsageError as error:
-        print(f"k2l check: {error}", file=sys.stderr)
+        print(planning.safe_text(f"k2l check: {error}"), file=sys.stderr)
         return 2
     from tqdm.auto import tqdm
 
-    session = CheckSession(targets, timeout=args.timeout, call_timeout=args.call_timeout)
-    bar = tqdm(total=len(session.tests), desc="checking", unit="item", leave=False, file=sys.stderr, disable=None)
-    with bar:
-        session.progress = bar
-        code, output = run_pytest(session, verbose=args.verbose)
-    if args.verbose:
-        print(output)
-        for file_run in session.files:
-            if file_run.result is not None and file_run.result.output:
-                print(f"--- what {file_run.target.path.name} printed ---\n{file_run.result.output}")
-    if code == 2:  # pytest's "interrupted"
+    from k2l_course.sandbox import SandboxError
+
+    files = len({t.path for t in targets})
+    try:
+        with tqdm(total=files, desc="checking", unit="file", leave=False, file=sys.stderr, disable=None) as bar:
+            results = check(targets, timeout=args.timeout, call_timeout=args.call_timeout, progress=bar)
+    except SandboxError as error:
+        print(planning.safe_text(f"k2l check: the sandbox failed: {error}"), file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    if code not in (0, 1):  # 1: some test failed; anything else: pytest itself failed
-        print(f"k2l check: pytest could not run the checks (exit code {code}):\n{output}", file=sys.stderr)
-        return 3
-    print(format_report(session.files))
-    everything = all(f.result is not None and all(r.passed for r in f.result.results) for f in session.files)
-    return 0 if everything and code == 0 else 1
+    if args.verbose:
+        shown = set()
+        for target, result in zip(targets, results):
+            if result.output and target.path not in shown:
+                shown.add(target.path)
+                print(planning.safe_text(f"--- what {planning.display_name(target.path.name)} printed ---\n{result.output}"))
+    print(format_report(results, targets, skipped))
+    return 0 if all(r.passed for result in results for r in result.results) else 1

@@ -2,38 +2,53 @@
 
 ::
 
-    k2l grade SUBMISSIONS_DIR --out OUT_DIR [--jobs N] [--timeout S]
+    k2l grade SUBMISSIONS_DIR --out OUT_DIR [--jobs N] [--timeout S] [--seed N|public]
               [--memory MB] [--call-timeout S] [--hidden-checks DIR]
 
 Submissions
     Each entry of ``SUBMISSIONS_DIR`` is one student: a folder (the student
     id is its name) or a single ``.py`` / ``.ipynb`` file (the id is the file
-    name without its suffix). Hidden entries (``.name``) are ignored.
-    In a folder (searched up to three levels deep, symbolic links ignored),
-    ``<exercise>.py`` / ``<exercise>.ipynb`` is the work for that exercise;
-    when both exist, each is graded and the better counts. A file not named
-    for an exercise (the single-file submission, or the only files of a
-    folder) is graded against every exercise; an exercise counts as
-    submitted when the file defines one of its functions.
+    name without its suffix). Which file counts for which exercise is the
+    rule ``k2l check`` applies too (:mod:`k2l_course.planning`); the entries
+    that do not count are listed, with the reason, in the student's feedback.
+    Names may be any bytes: they are shown escaped, and each student's
+    output folder has a unique, reversible name (:func:`planning.safe_key`).
 
 Grading
     Every graded item (:mod:`k2l_course.checks`, plus ``--hidden-checks``)
-    names a function and its cases; the student's file runs in the sandbox
-    (:mod:`k2l_course.sandbox`: student code never runs in this process), and
-    the item's judge scores the plain data that comes back.
+    names a function; the student's file runs in the sandbox
+    (:mod:`k2l_course.sandbox`: student code never runs in this process) on
+    fresh cases drawn from the batch's seed, and the item's judge scores
+    what comes back (:mod:`k2l_course.checks.runner`, shared with
+    ``k2l check``). The seed is random unless ``--seed`` gives it; a rerun
+    into the same ``OUT_DIR`` reuses the seed written there. ``--seed
+    public`` grades on the public cases ``k2l check`` uses. ``--timeout`` is
+    each student's whole budget, whatever number of files they submit.
+
+Containment
+    Nothing a student submits, names or returns stops the batch: any failure
+    while handling one student makes that student's status ``grader-error``
+    (the traceback goes to ``OUT_DIR/grader.log``) and grading goes on; a
+    rerun grades that student again.
 
 Output (``OUT_DIR``)
     ``gradebook.csv``
         One row per student: status, points per item, total, max.
-    ``students/<id>/feedback.txt``
-        Readable feedback: per item, points and the check's message.
-    ``students/<id>/results.json``
+    ``grading.json``
+        The batch: seed, limits, signature of the checks, k2l version.
+    ``grader.log``
+        The grader's own problems (tracebacks of ``grader-error`` students).
+    ``students/<key>/feedback.txt``
+        Readable feedback: per item, points and the check's message; skipped
+        entries; what the code printed outside hidden checks.
+    ``students/<key>/results.json``
         Gradescope's format (hidden checks have ``"visibility": "hidden"``).
-    ``students/<id>/record.json``
-        Written last, atomically: marks the student as graded. A rerun (after
-        Ctrl-C, kill -9, or just again) skips students whose record matches
-        their files, the checks and the limits, and rewrites the gradebook
-        from the records, so nothing is graded twice or listed twice.
+    ``students/<key>/record.json``
+        Written last, atomically: marks the student as graded (with the
+        ``"seed"`` of the cases). A rerun (after Ctrl-C, kill -9, or just
+        again) skips students whose record matches their files, the checks,
+        the seed and the limits, and rewrites the gradebook from the
+        records, so nothing is graded twice or listed twice.
 """
 
 from __future__ import annotations
@@ -45,59 +60,72 @@ import io
 import json
 import math
 import os
+import secrets
 import statistics
 import sys
 import tempfile
 import threading
 import time
+import traceback
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from k2l_course.sandbox import Call, Outcome, Sandbox, SandboxError, wire
+from k2l_course import planning
+from k2l_course.checks import runner
+from k2l_course.sandbox import Sandbox, SandboxError, wire
 
-SUFFIXES = (".ipynb", ".py")
+SUFFIXES = planning.SUFFIXES
 #: Status of a student, from worst to best (the gradebook shows the worst).
-STATUS_ORDER = ("timeout", "memory", "crashed", "syntax-error", "no-submission", "ok")
-#: How deep into a student's folder files are looked for.
-MAX_DEPTH = 3
-#: Most candidate files graded per student.
-MAX_FILES = 12
+STATUS_ORDER = ("grader-error", "timeout", "memory", "crashed", "unreadable", "syntax-error", "no-submission", "ok")
 #: Bumped when the grading logic changes (records of older versions are regraded).
-RECORD_VERSION = 1
+RECORD_VERSION = 2
+#: ``--seed public``: the public cases (what ``k2l check`` uses).
+PUBLIC = "public"
 
 
 class GradingError(Exception):
     """A problem with the grader's inputs (reported, non-zero exit)."""
 
 
-# --- finding the work ----------------------------------------------------------
+# --- finding the students ---------------------------------------------------------------------
 
 
 @dataclass
 class Student:
-    """One submission: who, where, and the files found in it."""
+    """One submission: who, and where (a folder or a single file).
+
+    ``id`` is the file-system name (``os.fsdecode``: undecodable bytes as
+    surrogates); :attr:`name` shows it, :attr:`key` names its output folder.
+    """
 
     id: str
     path: Path
-    named: dict = field(default_factory=dict)  # exercise -> [files named for it]
-    others: list = field(default_factory=list)  # .py/.ipynb not named for an exercise
-    problems: list = field(default_factory=list)
+
+    @property
+    def name(self):
+        return planning.display_name(self.id)
+
+    @property
+    def key(self):
+        return planning.safe_key(self.id)
 
 
-def find_students(submissions_dir, exercises):
+def find_students(submissions_dir, exercises=None):
     """The students of a submissions folder, sorted by id.
 
     Parameters
     ----------
     submissions_dir : Path
         The folder given to ``k2l grade``.
-    exercises : list of str
-        Exercise ids (to recognise files named for them).
+    exercises : list of str, optional
+        Unused (kept for callers of the old signature).
 
     Returns
     -------
-    list of Student
+    students : list of Student
+    skipped : list of planning.Skipped
+        Entries that are no student (other files, archives...).
 
     Raises
     ------
@@ -107,113 +135,60 @@ def find_students(submissions_dir, exercises):
     """
     folder = Path(submissions_dir)
     if not folder.exists():
-        raise GradingError(f"{folder}: no such folder")
+        raise GradingError(f"{planning.display_name(folder)}: no such folder")
     if not folder.is_dir():
-        raise GradingError(f"{folder} is a file; give the folder that holds one entry per student")
+        raise GradingError(f"{planning.display_name(folder)} is a file; give the folder that holds one entry per student")
     try:
-        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+        entries = sorted(os.scandir(folder), key=lambda entry: os.fsencode(entry.name))
     except OSError as error:
-        raise GradingError(f"{folder} cannot be read: {error.strerror}") from None
-    students = {}
+        raise GradingError(f"{planning.display_name(folder)} cannot be read: {error.strerror}") from None
+    students, skipped = {}, []
     for entry in entries:
-        if entry.name.startswith((".", "__")):
+        shown = planning.display_name(entry.name)
+        if entry.name.startswith("."):
             continue
         if entry.is_dir(follow_symlinks=False):
             student = Student(entry.name, Path(entry.path))
-            collect_files(student, Path(entry.path), exercises)
-        elif entry.is_file(follow_symlinks=False) and entry.name.endswith(SUFFIXES):
+        elif entry.name.endswith(SUFFIXES):
             student = Student(entry.name.rsplit(".", 1)[0], Path(entry.path))
-            _classify(student, Path(entry.path), exercises)
-        elif entry.is_symlink() and entry.name.endswith(SUFFIXES):
-            student = Student(entry.name.rsplit(".", 1)[0], Path(entry.path))
-            student.problems.append(f"{entry.name} is a symbolic link, not a file: not graded")
         else:
+            why = "an archive: unpack it into a folder" if entry.name.lower().endswith(planning.ARCHIVES) else (
+                "a symbolic link" if entry.is_symlink() else "neither a folder nor a .py / .ipynb file")
+            skipped.append(planning.Skipped(shown, why))
             continue
         if student.id in students:
             raise GradingError(
-                f"two submissions in {folder} belong to student {student.id!r} "
-                f"({students[student.id].path.name} and {entry.name}); keep one"
+                f"two submissions in {planning.display_name(folder)} belong to student {student.name!r} "
+                f"({planning.display_name(students[student.id].path.name)} and {shown}); keep one"
             )
         students[student.id] = student
     if not students:
-        raise GradingError(f"{folder} holds no submissions (folders, .py or .ipynb files)")
-    return [students[key] for key in sorted(students)]
+        raise GradingError(f"{planning.display_name(folder)} holds no submissions (folders, .py or .ipynb files)")
+    return [students[key] for key in sorted(students, key=os.fsencode)], skipped
 
 
-def collect_files(student, folder, exercises, depth=0):
-    """Add the ``.py`` / ``.ipynb`` files under ``folder`` to ``student`` (symbolic links are refused)."""
-    try:
-        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
-    except OSError as error:
-        student.problems.append(f"{folder.name} cannot be read: {error.strerror}")
-        return
-    for entry in entries:
-        if entry.name.startswith((".", "__")) or entry.name.endswith(".ipynb_checkpoints"):
-            continue
-        if entry.is_symlink():
-            if entry.name.endswith(SUFFIXES):
-                student.problems.append(f"{entry.name} is a symbolic link, not a file: not graded")
-            continue
-        if entry.is_dir() and depth + 1 < MAX_DEPTH:
-            collect_files(student, Path(entry.path), exercises, depth + 1)
-        elif entry.is_file() and entry.name.endswith(SUFFIXES):
-            _classify(student, Path(entry.path), exercises)
+def collect_files(student, folder, exercises):
+    """Kept for callers of the old API: :func:`grade_student` plans the student's files itself."""
 
 
-def _classify(student, path, exercises):
-    stem = path.name.rsplit(".", 1)[0]
-    if stem in exercises:
-        student.named.setdefault(stem, []).append(path)
-    else:
-        student.others.append(path)
+# --- the checks -----------------------------------------------------------------------------------
 
 
-def plan(student, assignment):
-    """Which file is graded for which exercises: ``{file: [exercise, ...]}``.
+@dataclass
+class Cases:
+    """Every item's cases for one batch, drawn from one seed."""
 
-    A file named for an exercise is graded for it. A file that is not is
-    graded for every exercise one of whose functions it defines (found by
-    parsing, as ``k2l check`` does), or for all when it defines none (so a
-    syntax error is still reported); it counts for an exercise only when the
-    student has no file named for it. At most :data:`MAX_FILES` files (those
-    named for an exercise first).
-    """
-    from k2l_course.checking import defined_functions
-
-    exercises = assignment.exercises
-    defines = {}
-    for path in student.others:
-        try:
-            names = defined_functions(path)
-        except OSError:
-            names = set()
-        covered = [e for e in exercises if any(item.function in names for item in assignment.of(e))]
-        defines[path] = covered or list(exercises)
-    runs = {}
-    for exercise in exercises:
-        candidates = student.named.get(exercise) or [p for p in student.others if exercise in defines[p]]
-        for path in candidates:
-            runs.setdefault(path, []).append(exercise)
-    if len(runs) > MAX_FILES:
-        kept = sorted(runs, key=lambda p: (p.name.rsplit(".", 1)[0] not in exercises, str(p)))[:MAX_FILES]
-        runs = {path: runs[path] for path in kept}
-    return runs
-
-
-def _count_files(student):
-    return len(set(student.others) | {p for paths in student.named.values() for p in paths})
-
-
-# --- the checks -----------------------------------------------------------------
+    seed: object  # int, or PUBLIC
+    by_item: dict  # (exercise, name) -> list of kwargs
+    signature: str  # changes when the checks, their cases or the grading logic change
 
 
 @dataclass
 class Assignment:
-    """The graded items, with their cases computed once for the whole batch."""
+    """The graded items."""
 
     items: list
-    cases: dict  # (exercise, name) -> list of kwargs
-    signature: str  # changes when the checks change
+    signature: str  # of the checks' code and declarations
     all_exercises: list = None  # every exercise id, even one without items
 
     @property
@@ -229,13 +204,40 @@ class Assignment:
     def of(self, exercise):
         return [item for item in self.items if item.exercise == exercise]
 
+    def functions(self):
+        """``{exercise: {function names}}`` (for planning)."""
+        return {exercise: {item.function for item in self.of(exercise)} for exercise in self.exercises}
+
     @property
     def max_points(self):
         return sum(item.points for item in self.items)
 
+    def draw(self, seed):
+        """Every item's cases for ``seed`` (an int, or :data:`PUBLIC`).
+
+        Raises
+        ------
+        GradingError
+            If a check's cases cannot be computed or are not plain data.
+        """
+        digest = hashlib.sha256(self.signature.encode())
+        digest.update(json.dumps(seed).encode())
+        by_item = {}
+        for item in self.items:
+            try:
+                kwargs_list = runner.cases_of(item, None if seed == PUBLIC else seed)
+                tree, blobs = wire.encode(kwargs_list)
+            except Exception as error:
+                raise GradingError(f"the cases of check {item.exercise}/{item.name} failed: {error}") from None
+            by_item[(item.exercise, item.name)] = kwargs_list
+            digest.update(json.dumps([item.exercise, item.name, tree]).encode())
+            for blob in blobs:
+                digest.update(blob)
+        return Cases(seed, by_item, digest.hexdigest())
+
 
 def load_assignment(items, exercises=None):
-    """Compute every item's cases once, and a signature of the checks.
+    """The graded items, checked, with a signature of the checks.
 
     Parameters
     ----------
@@ -247,10 +249,9 @@ def load_assignment(items, exercises=None):
     Raises
     ------
     GradingError
-        If a check's cases cannot be computed or are not plain data.
+        If two checks have the same name.
     """
     digest = hashlib.sha256(f"k2l-grade {RECORD_VERSION}".encode())
-    cases = {}
     sources = set()
     names = set()
     for item in items:
@@ -258,15 +259,7 @@ def load_assignment(items, exercises=None):
         if key in names:
             raise GradingError(f"two checks are named {item.exercise}/{item.name}")
         names.add(key)
-        try:
-            kwargs_list = list(item.cases())
-            tree, blobs = wire.encode(kwargs_list)
-        except Exception as error:
-            raise GradingError(f"the cases of check {item.exercise}/{item.name} failed: {error}") from None
-        cases[key] = kwargs_list
-        digest.update(json.dumps([item.exercise, item.name, item.function, item.points, item.hidden, tree]).encode())
-        for blob in blobs:
-            digest.update(blob)
+        digest.update(json.dumps([item.exercise, item.name, item.function, item.points, item.hidden]).encode())
         for function in (item.judge, item.cases):
             try:
                 sources.add(inspect.getsourcefile(function))
@@ -277,7 +270,12 @@ def load_assignment(items, exercises=None):
             digest.update(Path(source).read_bytes())
         except OSError:
             pass
-    return Assignment(list(items), cases, digest.hexdigest(), list(exercises) if exercises else None)
+    return Assignment(list(items), digest.hexdigest(), list(exercises) if exercises else None)
+
+
+def new_seed():
+    """A random seed for a batch's cases (unguessable: :mod:`secrets`)."""
+    return secrets.randbits(48)
 
 
 # --- grading one student -----------------------------------------------------
@@ -285,160 +283,165 @@ def load_assignment(items, exercises=None):
 
 @dataclass
 class Limits:
-    """Per-submission limits passed to the sandbox."""
+    """Per-student limits: ``timeout`` is the student's whole budget."""
 
-    timeout: float = 60.0
-    memory_mb: int = 2048
-    call_timeout: float = 10.0
+    timeout: float = runner.TIMEOUT
+    memory_mb: int = runner.MEMORY_MB
+    call_timeout: float = runner.CALL_TIMEOUT
 
 
-def fingerprint(student, runs, assignment, limits):
-    """What a student's grade depends on: their files, the checks, the limits."""
-    digest = hashlib.sha256(assignment.signature.encode())
-    digest.update(json.dumps([limits.timeout, limits.memory_mb, limits.call_timeout, student.problems]).encode())
-    for path in sorted(runs):
-        digest.update(str(path.relative_to(student.path.parent)).encode())
+def fingerprint(listing, cases, limits):
+    """What a student's grade depends on: their files, the checks and cases, the limits."""
+    digest = hashlib.sha256(cases.signature.encode())
+    digest.update(json.dumps([limits.timeout, limits.memory_mb, limits.call_timeout]).encode())
+    digest.update(json.dumps([str(s) for s in listing.skipped] + listing.notes).encode())
+    for path in listing.candidates():
+        digest.update(os.fsencode(os.path.relpath(path, listing.root)) + b"\0")
         try:
-            with open(path, "rb", opener=lambda p, f: os.open(p, f | os.O_NOFOLLOW)) as handle:
-                digest.update(hashlib.sha256(handle.read()).digest())
+            with open(path, "rb", opener=lambda p, f: os.open(p, f | os.O_NOFOLLOW | os.O_NONBLOCK)) as handle:
+                info = os.fstat(handle.fileno())
+                digest.update(f"{info.st_mtime_ns} {info.st_size}".encode())
+                digest.update(hashlib.sha256(handle.read(planning.max_bytes() + 1)).digest())
         except OSError as error:
             digest.update(f"unreadable {error.errno}".encode())
     return digest.hexdigest()
 
 
-#: Judges run one at a time: some build networks with TensorFlow / nengo-loihi,
-#: which are not meant to be driven from several threads (and the GIL would
-#: serialize them anyway); the sandboxes still run in parallel.
-_JUDGING = threading.Lock()
+def grade_student(student, assignment, sandbox, limits, cases=None):
+    """Grade one student; returns their record (a JSON-ready dict).
 
-
-def _judge(item, outcomes, cases):
-    """Score one item, never trusting the judge to stay in bounds."""
-    try:
-        with _JUDGING:
-            verdict = item.verdict(outcomes, cases) if hasattr(item, "verdict") else item.judge(outcomes)
-        score = float(verdict.score)
-        message = str(verdict.message)
-    except Exception as error:  # a bug in a check must not stop the batch
-        return 0.0, f"this check failed inside the grader ({type(error).__name__}: {error}); tell your instructor"
-    if not math.isfinite(score) or score < 0:
-        score = 0.0
-    return min(score, float(item.points)), message
-
-
-def grade_student(student, assignment, sandbox, limits):
-    """Grade one student; returns their record (a JSON-ready dict)."""
+    Parameters
+    ----------
+    student : Student
+    assignment : Assignment
+    sandbox : Sandbox
+    limits : Limits
+    cases : Cases, optional
+        Default: fresh cases from a new seed.
+    """
+    started = time.monotonic()
+    if cases is None:
+        cases = assignment.draw(new_seed())
     exercises = assignment.exercises
-    runs = plan(student, assignment)
+    listing = planning.list_submission(student.path, exercises)
+    the_plan = planning.plan(listing, assignment.functions())
     record = {
         "version": RECORD_VERSION,
-        "student": student.id,
-        "fingerprint": fingerprint(student, runs, assignment, limits),
-        "notes": list(student.problems),
+        "student": student.name,
+        "key": student.key,
+        "seed": cases.seed,
+        "fingerprint": fingerprint(listing, cases, limits),
+        "notes": list(the_plan.notes),
+        "skipped": [{"name": s.name, "reason": s.reason} for s in the_plan.skipped],
         "files": {},
     }
-    if _count_files(student) > len(runs):
-        record["notes"].append(f"only {len(runs)} of the {_count_files(student)} files found were graded")
-    results = {}  # exercise -> {file name: item entries}
-    statuses = {}  # file name -> sandbox status
-    started = time.monotonic()
-    for path, run_exercises in runs.items():
+    by_item = {}  # (exercise, name) -> entry
+    statuses = {}
+    # One budget per student, shared fairly: each file may use its share of
+    # what is left (a file that loops forever costs only its share). Only the
+    # time the student's code runs counts (not waiting for a judge).
+    spent = 0.0
+    for index, (path, run_exercises) in enumerate(the_plan.runs.items()):
+        name = the_plan.names[path]
         items = [item for exercise in run_exercises for item in assignment.of(exercise)]
-        calls, spans = [], []
-        for item in items:
-            kwargs_list = assignment.cases[(item.exercise, item.name)]
-            spans.append((len(calls), len(calls) + len(kwargs_list)))
-            calls.extend(Call(item.function, dict(kwargs)) for kwargs in kwargs_list)
-        result = sandbox.run(
-            path, calls, timeout=limits.timeout, memory_mb=limits.memory_mb, call_timeout=limits.call_timeout
-        )
-        name = str(path.relative_to(student.path)) if path != student.path else path.name
+        remaining = (limits.timeout - spent) / (len(the_plan.runs) - index)
+        if remaining <= 0.1:
+            reason = f"not run: this submission's time budget ({limits.timeout:g} s) was used up by its other files"
+            record["files"][name] = {"status": "timeout", "output": "", "notes": [reason]}
+            statuses[name] = "timeout"
+            for item in items:
+                by_item[(item.exercise, item.name)] = _entry(item, 0.0, reason, name)
+            continue
+        def timed_run(*args, **kwargs):
+            nonlocal spent
+            began = time.monotonic()
+            try:
+                return sandbox.run(*args, **kwargs)
+            finally:
+                spent += time.monotonic() - began
+
+        result = runner.run_file(
+            timed_run, path, items, [cases.by_item[(item.exercise, item.name)] for item in items],
+            timeout=remaining, memory_mb=limits.memory_mb, call_timeout=limits.call_timeout,
+            forbidden=runner.forbidden_of(run_exercises),
+        )  # fmt: skip
         record["files"][name] = {"status": result.status, "output": result.output[-4000:], "notes": result.notes}
         statuses[name] = result.status
-        for item, (low, high) in zip(items, spans):
-            outcomes = result.outcomes[low:high]
-            score, message = _judge(item, outcomes, assignment.cases[(item.exercise, item.name)])
-            attempted = any(o.ok or not _undefined(o) for o in outcomes) if outcomes else result.status != "no-submission"
-            results.setdefault(item.exercise, {}).setdefault(name, []).append(
-                {
-                    "exercise": item.exercise,
-                    "name": item.name,
-                    "points": float(item.points),
-                    "score": score,
-                    "message": message,
-                    "hidden": bool(item.hidden),
-                    "file": name,
-                    "attempted": attempted,
-                }
-            )
-    entries = []
-    chosen = {}
-    for exercise in exercises:
-        by_file = results.get(exercise, {})
-        best = None
-        for name, item_entries in by_file.items():
-            key = (sum(entry["score"] for entry in item_entries), any(entry["attempted"] for entry in item_entries))
-            if best is None or key > best[0]:
-                best = (key, name, item_entries)
-        if best is None:
-            for item in assignment.of(exercise):
-                entries.append(_missing_entry(item, exercise))
-            continue
-        _, name, item_entries = best
-        if len(by_file) > 1:
-            record["notes"].append(f"{exercise}: {len(by_file)} files could count; the best, {name}, was used")
-        if not any(entry["attempted"] for entry in item_entries) and student.named.get(exercise) is None:
-            entries.extend(_missing_entry(item, exercise) for item in assignment.of(exercise))
-            continue
-        chosen[exercise] = name
-        entries.extend(item_entries)
+        for one in result.results:
+            score = float(one.verdict.score)
+            if not math.isfinite(score) or score < 0:
+                score = 0.0
+            score = min(score, float(one.item.points))
+            by_item[(one.item.exercise, one.item.name)] = _entry(one.item, score, str(one.verdict.message), name)
+    chosen = {exercise: the_plan.names[path] for exercise, path in the_plan.chosen().items()}
+    entries = [by_item.get((item.exercise, item.name)) or _missing_entry(item) for item in assignment.items]
     record["items"] = entries
-    record["chosen"] = chosen
+    record["chosen"] = {exercise: chosen[exercise] for exercise in exercises if exercise in chosen}
     record["total"] = round(sum(entry["score"] for entry in entries), 6)
     record["max"] = round(sum(entry["points"] for entry in entries), 6)
-    # The status of the files that counted (a worse file that lost to a
-    # better one shows only in the notes and the feedback).
-    record["status"] = _worst([statuses[name] for name in chosen.values()]) if chosen else "no-submission"
+    record["status"] = _worst(statuses.values()) if statuses else "no-submission"
     record["seconds"] = round(time.monotonic() - started, 3)
-    return record
+    return _clean(record)
 
 
-def _undefined(outcome):
-    from k2l_course.sandbox.child import UNDEFINED
+def error_record(student, assignment, cases):
+    """The record of a student the grader failed on (status ``grader-error``; regraded by a rerun)."""
+    message = "not graded: the grader itself failed on this submission (not your fault); your instructor has the details"
+    entries = [_entry(item, 0.0, message, None) for item in assignment.items]
+    return _clean({
+        "version": RECORD_VERSION, "student": student.name, "key": student.key,
+        "seed": cases.seed if cases else None, "fingerprint": None, "notes": [message], "skipped": [],
+        "files": {}, "items": entries, "chosen": {}, "total": 0.0,
+        "max": round(sum(entry["points"] for entry in entries), 6), "status": "grader-error", "seconds": 0.0,
+    })  # fmt: skip
 
-    return bool(outcome.error) and UNDEFINED in outcome.error
 
-
-def _missing_entry(item, exercise):
+def _entry(item, score, message, file):
     return {
-        "exercise": exercise,
+        "exercise": item.exercise,
         "name": item.name,
         "points": float(item.points),
-        "score": 0.0,
-        "message": f"no work found for {exercise} (expected {exercise}.ipynb or {exercise}.py)",
+        "score": score,
+        "message": message,
         "hidden": bool(item.hidden),
-        "file": None,
-        "attempted": False,
+        "file": file,
     }
+
+
+def _missing_entry(item):
+    exercise = item.exercise
+    return _entry(item, 0.0, f"no work found for {exercise} (expected {exercise}.ipynb or {exercise}.py)", None)
 
 
 def _worst(statuses):
+    statuses = set(statuses)
     for status in STATUS_ORDER:
         if status in statuses:
             return status
-    return "ok"
+    return "crashed"  # a status this grader does not know
+
+
+def _clean(value):
+    """``value`` with every string valid UTF-8 (lone surrogates escaped), keys included."""
+    if isinstance(value, str):
+        return planning.safe_text(value)
+    if isinstance(value, dict):
+        return {_clean(key): _clean(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(item) for item in value]
+    return value
 
 
 # --- writing -----------------------------------------------------------------------
 
 
 def write_atomic(path, text):
-    """Write ``text`` to ``path`` so readers see the old or the new file, never half."""
+    """Write ``text`` (as UTF-8, anything unencodable escaped) so readers see the old or the new file, never half."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+        with os.fdopen(handle, "w", encoding="utf-8", errors="backslashreplace", newline="") as out:
             out.write(text)
             out.flush()
             os.fsync(out.fileno())
@@ -459,6 +462,17 @@ def _number(value):
 def item_label(entry):
     """Column/test name of an item: its id ``exercise.name`` (``(hidden)`` appended)."""
     return f"{entry['exercise']}.{entry['name']}" + (" (hidden)" if entry["hidden"] else "")
+
+
+STATUS_MEANING = {
+    "timeout": "it ran out of time",
+    "memory": "it ran out of memory",
+    "crashed": "it ended abruptly",
+    "unreadable": "the file could not be read as a notebook or Python file",
+    "syntax-error": "it has a syntax error",
+    "no-submission": "nothing was found to grade",
+    "grader-error": "the grader failed on it (not your fault; your instructor has the details)",
+}
 
 
 def feedback_text(record):
@@ -485,14 +499,18 @@ def feedback_text(record):
         lines.append("")
     for name, info in record.get("files", {}).items():
         if info["status"] != "ok" or info["notes"]:
-            lines.append(f"{name}: {info['status']}")
+            meaning = STATUS_MEANING.get(info["status"])
+            lines.append(f"{name}: {info['status']}" + (f" ({meaning})" if meaning else ""))
             lines.extend(f"  - {note}" for note in info["notes"])
+    if record.get("skipped"):
+        lines.append("Not graded (skipped):")
+        lines.extend(f"  - {entry['name']}: {entry['reason']}" for entry in record["skipped"])
     for note in record.get("notes", []):
         lines.append(f"Note: {note}")
     outputs = [(name, info["output"]) for name, info in record.get("files", {}).items() if info["output"].strip()]
     for name, output in outputs:
         lines += ["", f"What {name} printed (last 4000 characters at most):", output.rstrip()]
-    return "\n".join(lines).rstrip() + "\n"
+    return planning.safe_text("\n".join(lines).rstrip() + "\n")
 
 
 def gradescope_results(record):
@@ -514,18 +532,19 @@ def gradescope_results(record):
     notes = list(record.get("notes", []))
     for name, info in record.get("files", {}).items():
         notes += [f"{name}: {note}" for note in info["notes"]]
+    notes += [f"not graded: {entry['name']}: {entry['reason']}" for entry in record.get("skipped", [])]
     if notes:
         summary += "\n" + "\n".join(f"- {note}" for note in notes)
     for name, info in record.get("files", {}).items():
         if info["output"].strip():
             summary += f"\n\nWhat {name} printed (at most its last 4000 characters):\n{info['output'].rstrip()}"
-    return {
+    return _clean({
         "score": record["total"],
         "execution_time": record.get("seconds", 0),
         "output": summary,
         "stdout_visibility": "hidden",
         "tests": tests,
-    }
+    })  # fmt: skip
 
 
 def gradebook_csv(records, assignment):
@@ -550,27 +569,47 @@ def gradebook_csv(records, assignment):
 
 def _cell(text):
     """A spreadsheet cell that cannot be taken for a formula."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def _student_dir(out_dir, student_id):
-    return Path(out_dir) / "students" / student_id
+def _student_dir(out_dir, key):
+    return Path(out_dir) / "students" / key
 
 
-def read_record(out_dir, student_id):
-    """A student's saved record, or None."""
+def read_record(out_dir, key):
+    """A student's saved record (by :attr:`Student.key`), or None."""
     try:
-        return json.loads((_student_dir(out_dir, student_id) / "record.json").read_text())
+        return json.loads((_student_dir(out_dir, key) / "record.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
 
 
 def save_record(out_dir, record):
     """Write feedback, results.json, then the record (which marks 'done')."""
-    folder = _student_dir(out_dir, record["student"])
+    folder = _student_dir(out_dir, record["key"])
     write_atomic(folder / "feedback.txt", feedback_text(record))
-    write_atomic(folder / "results.json", json.dumps(gradescope_results(record), indent=2) + "\n")
-    write_atomic(folder / "record.json", json.dumps(record, indent=1) + "\n")
+    write_atomic(folder / "results.json", json.dumps(gradescope_results(record), indent=2, ensure_ascii=False) + "\n")
+    write_atomic(folder / "record.json", json.dumps(_clean(record), indent=1, ensure_ascii=False) + "\n")
+
+
+class GraderLog:
+    """``OUT/grader.log``: the grader's own problems, for the instructor (appended, UTF-8)."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.lock = threading.Lock()
+        self.count = 0
+
+    def write(self, text):
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        with self.lock:
+            with open(self.path, "a", encoding="utf-8", errors="backslashreplace") as log:
+                log.write(f"{stamp} {planning.safe_text(text).rstrip()}\n")
+
+    def failed(self, student, error):
+        self.count += 1
+        reason = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        self.write(f"grader-error for student {student.name} (folder students/{student.key}):\n{reason}")
 
 
 # --- the batch -------------------------------------------------------------------------
@@ -585,6 +624,8 @@ class Summary:
     reused: int  # taken from a previous run
     missing: list  # students not finished (interrupted)
     seconds: float
+    seed: object = None
+    skipped: list = field(default_factory=list)  # entries of the submissions folder that are no student
 
     def counts(self):
         counts = {}
@@ -614,14 +655,26 @@ class Summary:
                 f"  score out of {_number(maximum)}: mean {statistics.mean(totals):.2f}, sd {spread:.2f}, "
                 f"min {_number(min(totals))}, median {_number(statistics.median(totals))}, max {_number(max(totals))}"
             )
+        if self.seed is not None:
+            lines.append(f"  cases drawn from seed {self.seed} (--seed {self.seed} grades on the same cases again)")
+        with_skipped = [record for record in self.records if record.get("skipped")]
+        if with_skipped:
+            entries = sum(len(record["skipped"]) for record in with_skipped)
+            lines.append(f"  skipped entries: {entries} in {len(with_skipped)} submissions (listed in their feedback)")
+        for entry in self.skipped:
+            lines.append(f"  not a submission: {entry}")
+        if counts.get("grader-error"):
+            where = Path(out_dir) / "grader.log" if out_dir is not None else "grader.log"
+            names = ", ".join(record["student"] for record in self.records if record["status"] == "grader-error")
+            lines.append(f"  grader errors (reasons in {where}; a rerun grades them again): {names}")
         if self.missing:
             lines.append(f"  not graded yet (interrupted): {len(self.missing)}; run the same command again to finish")
         if out_dir is not None:
             lines.append(f"  gradebook: {Path(out_dir) / 'gradebook.csv'}")
-        return "\n".join(lines)
+        return planning.safe_text("\n".join(lines))
 
 
-def grade(submissions_dir, out_dir, assignment, *, jobs=1, limits=None, hidden_dir=None, progress=True,
+def grade(submissions_dir, out_dir, assignment, *, seed=None, jobs=1, limits=None, hidden_dir=None, progress=True,
           sandbox_options=None, sandbox_class=Sandbox, on_sandbox=None):  # fmt: skip
     """Grade every student of ``submissions_dir`` into ``out_dir``.
 
@@ -630,6 +683,9 @@ def grade(submissions_dir, out_dir, assignment, *, jobs=1, limits=None, hidden_d
     submissions_dir, out_dir : path-like
     assignment : Assignment
         From :func:`load_assignment`.
+    seed : int or "public", optional
+        The cases' seed. Default: the one in ``out_dir/grading.json`` (a
+        rerun), else a new random one.
     jobs : int
         Submissions graded at once.
     limits : Limits, optional
@@ -658,8 +714,7 @@ def grade(submissions_dir, out_dir, assignment, *, jobs=1, limits=None, hidden_d
     """
     limits = limits or Limits()
     submissions_dir = Path(submissions_dir).resolve() if Path(submissions_dir).exists() else Path(submissions_dir)
-    exercises = assignment.exercises
-    students = find_students(submissions_dir, exercises)
+    students, skipped = find_students(submissions_dir)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise GradingError(f"--out {out_dir} is a file, not a folder")
@@ -671,10 +726,40 @@ def grade(submissions_dir, out_dir, assignment, *, jobs=1, limits=None, hidden_d
         raise GradingError(f"--out {out_dir} is not writable")
     lock = _lock_out_dir(out_dir)
     try:
-        return _grade(students, submissions_dir, out_dir, out_resolved, assignment, jobs, limits, hidden_dir,
-                      progress, sandbox_options, sandbox_class, on_sandbox)  # fmt: skip
+        if seed is None:
+            seed = read_batch(out_dir).get("seed")
+        if seed is None:
+            seed = new_seed()
+        cases = assignment.draw(seed)
+        write_atomic(out_dir / "grading.json", json.dumps(batch_metadata(cases, limits), indent=1) + "\n")
+        summary = _grade(students, submissions_dir, out_dir, out_resolved, assignment, cases, jobs, limits, hidden_dir,
+                         progress, sandbox_options, sandbox_class, on_sandbox)  # fmt: skip
+        summary.skipped = skipped
+        return summary
     finally:
         os.close(lock)
+
+
+def read_batch(out_dir):
+    """``OUT/grading.json`` of an earlier run (``{}`` if none)."""
+    try:
+        meta = json.loads((Path(out_dir) / "grading.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def batch_metadata(cases, limits):
+    """What ``OUT/grading.json`` holds."""
+    from k2l_course import __version__
+
+    return {
+        "seed": cases.seed,
+        "limits": {"timeout": limits.timeout, "memory_mb": limits.memory_mb, "call_timeout": limits.call_timeout},
+        "checks": cases.signature,
+        "k2l_version": __version__,
+        "record_version": RECORD_VERSION,
+    }
 
 
 def _lock_out_dir(out_dir):
@@ -690,19 +775,24 @@ def _lock_out_dir(out_dir):
     return fd
 
 
-def _grade(students, submissions_dir, out_dir, out_resolved, assignment, jobs, limits, hidden_dir, progress,
+def _grade(students, submissions_dir, out_dir, out_resolved, assignment, cases, jobs, limits, hidden_dir, progress,
            sandbox_options, sandbox_class, on_sandbox):  # fmt: skip
     started = time.monotonic()
+    log = GraderLog(out_dir / "grader.log")
     records, todo = {}, []
     for student in students:
-        runs = plan(student, assignment)
-        saved = read_record(out_dir, student.id)
-        if saved and saved.get("fingerprint") == fingerprint(student, runs, assignment, limits):
-            records[student.id] = saved
-        else:
-            todo.append(student)
+        try:
+            saved = read_record(out_dir, student.key)
+            if saved and saved.get("fingerprint") == fingerprint(
+                planning.list_submission(student.path, assignment.exercises), cases, limits
+            ):
+                records[student.key] = saved
+                continue
+        except Exception:  # anything odd about this student: grade it (and contain what happens then)
+            pass
+        todo.append(student)
     reused = len(records)
-    order = [student.id for student in students]
+    order = [student.key for student in students]
     lock = threading.Lock()
     last_write = [0.0]
 
@@ -711,8 +801,34 @@ def _grade(students, submissions_dir, out_dir, out_resolved, assignment, jobs, l
             if not force and time.monotonic() - last_write[0] < 2.0:
                 return
             last_write[0] = time.monotonic()
-            rows = [records[sid] for sid in order if sid in records]
+            rows = [records[key] for key in order if key in records]
             write_atomic(out_dir / "gradebook.csv", gradebook_csv(rows, assignment))
+
+    stopping = threading.Event()
+
+    def one(student):
+        """Grade and save one student; whatever goes wrong becomes their grader-error."""
+        try:
+            record = grade_student(student, assignment, sandbox, limits, cases)
+            if stopping.is_set():
+                return None  # its runs were cut short by the interrupt: not a grade
+            save_record(out_dir, record)
+            return record
+        except SandboxError as error:
+            if stopping.is_set() or not _alive(sandbox):
+                raise  # the sandbox itself is gone: nobody can be graded
+            failure = error  # one run's supervisor failed: this student only
+        except Exception as error:
+            if stopping.is_set():
+                return None
+            failure = error
+        log.failed(student, failure)
+        record = error_record(student, assignment, cases)
+        try:
+            save_record(out_dir, record)
+        except Exception as again:
+            log.failed(student, again)
+        return record
 
     bar = None
     options = dict(sandbox_options or {})
@@ -732,21 +848,26 @@ def _grade(students, submissions_dir, out_dir, out_resolved, assignment, jobs, l
                 from tqdm import tqdm
 
                 bar = tqdm(total=len(todo), unit="student", desc="grading", file=sys.stderr, dynamic_ncols=True)
+        # One worker per job: each holds at most one run's outcomes at a time
+        # (judged and dropped before its next run), so the grader's memory is
+        # bounded by ``jobs`` runs whatever the students return.
         with ThreadPoolExecutor(max_workers=max(1, int(jobs))) as pool:
-            pending = {pool.submit(grade_student, student, assignment, sandbox, limits): student for student in todo}
+            pending = {pool.submit(one, student): student for student in todo}
             try:
                 while pending:
                     done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
                     for future in done:
                         student = pending.pop(future)
                         record = future.result()
-                        save_record(out_dir, record)
-                        records[student.id] = record
+                        if record is None:
+                            continue
+                        records[student.key] = record
                         graded += 1
                         if bar:
                             bar.update(1)
                         write_gradebook()
             except BaseException:
+                stopping.set()
                 for future in pending:
                     future.cancel()
                 sandbox.close()  # stops the runs still going (their students stay ungraded)
@@ -758,25 +879,51 @@ def _grade(students, submissions_dir, out_dir, out_resolved, assignment, jobs, l
         if bar:
             bar.close()
         write_gradebook(force=True)
-    missing = [sid for sid in order if sid not in records]
-    return Summary([records[sid] for sid in order if sid in records], graded, reused, missing,
-                   time.monotonic() - started)  # fmt: skip
+    missing = [key for key in order if key not in records]
+    return Summary([records[key] for key in order if key in records], graded, reused, missing,
+                   time.monotonic() - started, seed=cases.seed)  # fmt: skip
+
+
+def _alive(sandbox):
+    """Whether the sandbox server still runs (a sandbox without one, like the benchmark's, always does)."""
+    process = getattr(sandbox, "process", False)
+    return process is False or (process is not None and process.poll() is None)
 
 
 # --- the command ------------------------------------------------------------------------
 
 
+def _seed(text):
+    if text == PUBLIC:
+        return PUBLIC
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"--seed must be a whole number or '{PUBLIC}'") from None
+    if value < 0:
+        raise ValueError("--seed must not be negative")
+    return value
+
+
 def add_arguments(parser):
     """Options of ``k2l grade``."""
+    import argparse
+
+    parser.epilog = planning.RULE
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("submissions", metavar="SUBMISSIONS_DIR", help="folder with one entry (folder or file) per student")
     parser.add_argument("--out", required=True, metavar="OUT_DIR", help="where the gradebook and feedback go")
     parser.add_argument("--jobs", type=int, default=1, metavar="N", help="submissions graded at once (default 1)")
-    parser.add_argument("--timeout", type=float, default=60.0, metavar="S",
-                        help="wall-clock seconds per submission file (default 60)")  # fmt: skip
-    parser.add_argument("--call-timeout", type=float, default=10.0, metavar="S",
-                        help="seconds one call of a student's function may take (default 10)")  # fmt: skip
-    parser.add_argument("--memory", type=int, default=2048, metavar="MB",
-                        help="memory a submission may allocate (default 2048)")  # fmt: skip
+    parser.add_argument("--seed", metavar="N|public",
+                        help="seed of the graded cases (default: the one in OUT_DIR from an earlier run, else random); "
+                             "'public' grades on the cases k2l check uses")  # fmt: skip
+    parser.add_argument("--timeout", type=float, default=runner.TIMEOUT, metavar="S",
+                        help="wall-clock seconds for each student's whole submission, shared fairly among "
+                             "the files that count (default %(default)g)")  # fmt: skip
+    parser.add_argument("--call-timeout", type=float, default=runner.CALL_TIMEOUT, metavar="S",
+                        help="seconds one call of a student's function may take (default %(default)g)")  # fmt: skip
+    parser.add_argument("--memory", type=int, default=runner.MEMORY_MB, metavar="MB",
+                        help="memory a submission may allocate (default %(default)d)")  # fmt: skip
     parser.add_argument("--hidden-checks", metavar="DIR", help="folder of extra checks students never receive")
 
 
@@ -797,6 +944,11 @@ def _validate(args):
         raise GradingError("--call-timeout must be a positive number of seconds")
     if args.memory < 64:
         raise GradingError("--memory must be at least 64 (MB)")
+    if getattr(args, "seed", None) is not None:
+        try:
+            _seed(args.seed)
+        except ValueError as error:
+            raise GradingError(str(error)) from None
     if args.hidden_checks:
         hidden = Path(args.hidden_checks)
         if not hidden.is_dir():
@@ -822,13 +974,14 @@ def run(args):
         items, exercises = load_checks(args.hidden_checks)
         assignment = load_assignment(items, list(exercises))
         limits = Limits(timeout=args.timeout, memory_mb=args.memory, call_timeout=args.call_timeout)
-        summary = grade(args.submissions, args.out, assignment, jobs=args.jobs, limits=limits,
+        seed = _seed(args.seed) if getattr(args, "seed", None) is not None else None
+        summary = grade(args.submissions, args.out, assignment, seed=seed, jobs=args.jobs, limits=limits,
                         hidden_dir=args.hidden_checks)  # fmt: skip
     except GradingError as error:
-        print(f"k2l grade: {error}", file=sys.stderr)
+        print(planning.safe_text(f"k2l grade: {error}"), file=sys.stderr)
         return 2
     except SandboxError as error:
-        print(f"k2l grade: the sandbox failed: {error}", file=sys.stderr)
+        print(planning.safe_text(f"k2l grade: the sandbox failed: {error}"), file=sys.stderr)
         return 3
     except KeyboardInterrupt:
         print("k2l grade: interrupted; finished students are saved. Run the same command to go on.", file=sys.stderr)

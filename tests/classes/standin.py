@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,18 +31,36 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Item:
+    """An item in the format of ``k2l_course.checks.Item`` (the issue 9 contract)."""
+
     exercise: str
     name: str
     function: str
     points: float
-    cases: Callable
-    judge: Callable
+    cases: Callable  # cases(rng=None): the public cases, or fresh ones drawn with rng
+    judge: Callable  # judge(outcomes, cases) -> Verdict
     hidden: bool = False
 
+    @property
+    def id(self):
+        return f"{self.exercise}.{self.name}"
 
-def _images():
-    rng = np.random.default_rng(0)
-    return [{"images": rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)} for n in (3, 5)]
+    def verdict(self, outcomes, cases):
+        """Judge the outcomes of ``cases``; never raises."""
+        try:
+            return self.judge(list(outcomes), list(cases))
+        except Exception as error:
+            return Verdict(0.0, f"the check {self.id} failed ({type(error).__name__})")
+
+
+def _rng(rng):
+    return np.random.default_rng(0) if rng is None else rng
+
+
+def _images(rng=None):
+    sizes = (3, 5) if rng is None else rng.integers(2, 7, size=2)
+    rng = _rng(rng)
+    return [{"images": rng.integers(0, 256, size=(int(n), 28, 28), dtype=np.uint8)} for n in sizes]
 
 
 def _rate(current, dt):
@@ -74,16 +93,27 @@ def _per_case(points, expected):
 
 
 def _item(exercise, name, function, points, cases, expected, hidden=False):
-    judge = _per_case(points, expected)
-    return Item(exercise, name, function, points, cases, lambda outcomes: judge(outcomes, cases()), hidden)
+    return Item(exercise, name, function, points, cases, _per_case(points, expected), hidden)
 
 
-def _tile_cases():
-    return [dict(case, n_steps=n) for case, n in zip(_images(), (2, 4))]
+def _tile_cases(rng=None):
+    steps = (2, 4) if rng is None else rng.integers(1, 6, size=2)
+    return [dict(case, n_steps=int(n)) for case, n in zip(_images(rng), steps)]
 
 
-def _rate_cases():
-    return [{"current": np.linspace(-100, 2500, 53), "dt": 0.001}, {"current": np.array([0.0, 100.0, 250.0]), "dt": 0.002}]
+def _rate_cases(rng=None):
+    """Currents across the cap, and currents whose rate is exactly the current (dt = 2 ms)."""
+    if rng is None:
+        return [{"current": np.linspace(-100, 2500, 53), "dt": 0.001},
+                {"current": np.array([0.0, 100.0, 250.0]), "dt": 0.002}]  # fmt: skip
+    wide = np.linspace(-rng.uniform(50, 150), rng.uniform(2000, 3000), int(rng.integers(40, 60)))
+    exact = np.append(rng.permutation([0.0, 100.0, 250.0]), 0.0)  # never the public case
+    return [{"current": wide, "dt": 0.001}, {"current": exact, "dt": 0.002}]
+
+
+def _cap_cases(rng=None):
+    middle = 5000.0 if rng is None else float(rng.uniform(2000, 9000))
+    return [{"current": np.array([1000.0, middle, 1e9]), "dt": 0.001}]
 
 
 ITEMS = [
@@ -95,9 +125,8 @@ ITEMS = [
 ]  # fmt: skip
 
 HIDDEN_ITEMS = [
-    _item("ch2_activation", "rate_at_the_cap", "loihi_rate", 2,
-          lambda: [{"current": np.array([1000.0, 5000.0, 1e9]), "dt": 0.001}], _rate, hidden=True),
-]  # fmt: skip
+    _item("ch2_activation", "rate_at_the_cap", "loihi_rate", 2, _cap_cases, _rate, hidden=True),
+]
 
 
 def items(exercise=None, hidden_dir=None):
@@ -208,9 +237,10 @@ def make_class(root, secrets, hidden=True):
     # below the cap and exact, so it earns half of loihi_rate).
     student("partly_wrong", {"ch1_conversion.py": CH1_WRONG_TILE, "ch2_activation.py": CH2_NO_CAP},
             "ok", {"ch1_conversion.flatten": 2, "ch2_activation.loihi_rate": 2.5})  # fmt: skip
-    # Both formats of ch1: a broken .py and a correct notebook; the better counts.
+    # Both formats of ch1: an older broken .py and a newer correct notebook: the newer counts.
     student("two_formats", {"ch1_conversion.py": "def flatten_images(:\n", "ch1_conversion.ipynb": notebook(CH1),
                             "ch2_activation.py": CH2}, "ok", full)  # fmt: skip
+    os.utime(root / "two_formats" / "ch1_conversion.py", (1_000_000, 1_000_000))  # the notebook is newer: it counts
     # Only one exercise submitted.
     student("only_ch2", {"ch2_activation.py": CH2}, "ok", ch2_full)
     # Nothing gradable in the folder.
