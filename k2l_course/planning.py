@@ -33,7 +33,6 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-import sys
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,65 +114,13 @@ def safe_key(name):
 def defined_functions(path):
     """Top-level function names a student's file defines (empty when it cannot be parsed).
 
-    Asked of the sandbox: the file is parsed in a child process with a
-    memory and time limit, never in this one.
+    Asked of the sandbox (:func:`k2l_course.sandbox.defined_functions`): the
+    file is parsed in a child process with a memory and time limit, never in
+    this one.
     """
     from k2l_course import sandbox
 
-    parse = getattr(sandbox, "defined_functions", None)
-    if parse is not None:
-        return frozenset(parse(path))
-    return _defined_functions_in_child(path)  # CONTRACT ADAPTER, see below
-
-
-# CONTRACT ADAPTER (issue 9 contract §5): until ``k2l_course.sandbox.defined_functions``
-# (the sandbox helper's) is merged, parse in a short-lived, memory- and time-limited
-# child here. Remove with the merge.
-_PARSE = r"""
-import ast, sys
-sys.path.insert(0, sys.argv[2])
-from k2l_course.sandbox.submission import neutralize_magics, read_units
-path = sys.argv[1]
-with open(path, "rb") as handle:
-    text = handle.read(int(sys.argv[3]) + 1).decode("utf-8", "replace")
-names = set()
-try:
-    units = read_units(path, text)
-except ValueError:
-    units = []
-for unit in units:
-    for source in (unit.source, neutralize_magics(unit.source)):
-        if source is None:
-            continue
-        try:
-            tree = ast.parse(source)
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            continue
-        names.update(n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)))
-        break
-sys.stdout.write("\n".join(sorted(names)))
-"""
-
-
-def _defined_functions_in_child(path):
-    import subprocess
-
-    def limit():
-        import resource
-
-        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
-
-    package_parent = str(Path(__file__).resolve().parents[1])
-    try:
-        done = subprocess.run(
-            [sys.executable, "-I", "-c", _PARSE, os.fsdecode(path), package_parent, str(max_bytes())],
-            capture_output=True, timeout=30, preexec_fn=limit if os.name == "posix" else None,
-        )  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        return frozenset()
-    if done.returncode != 0:
-        return frozenset()
-    return frozenset(line for line in done.stdout.decode("utf-8", "replace").splitlines() if line.isidentifier())
+    return frozenset(sandbox.defined_functions(path))
 
 
 # --- the plan ------------------------------------------------------------------------------------

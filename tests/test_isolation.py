@@ -224,7 +224,7 @@ def listing(path):
 
 def test_hidden_inputs_never_reach_output_values_or_errors(box, tmp_path):
     secret = "HIDDEN-" + secrets.token_hex(8)
-    result = run(box, tmp_path, f"""
+    result = run(box, tmp_path, """
 import gc, sys
 SEEN = []
 found = [o for o in gc.get_objects() if isinstance(o, str) and o.startswith("HIDDEN-")]

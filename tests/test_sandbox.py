@@ -335,7 +335,7 @@ def test_student_code_cannot_write_outside_its_own_scratch_folder(sandbox, tmp_p
     target = world / "grader-output"
     target.mkdir(exist_ok=True)
     target.chmod(0o755)
-    result = run(sandbox, tmp_path, f"""
+    result = run(sandbox, tmp_path, """
         import os
         def attempt(path):
             try:

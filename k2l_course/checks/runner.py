@@ -17,7 +17,6 @@ fresh cases drawn with :func:`k2l_course.checks.case_rng` (``k2l grade``).
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import threading
 
 #: Defaults of a student's check: the whole file, one call, and its memory.
@@ -86,21 +85,16 @@ def cases_of(item, seed=None):
     """The cases ``item`` is called with: public for ``seed=None``, else drawn from ``seed``."""
     from k2l_course import checks
 
-    if not _seeded(item):  # CONTRACT ADAPTER: an item whose cases() takes no generator
-        return list(item.cases())
-    case_rng = getattr(checks, "case_rng", None) or _case_rng  # CONTRACT ADAPTER until checks.case_rng exists
-    return list(item.cases(case_rng(seed, item)))
+    return list(item.cases(checks.case_rng(seed, item)))
 
 
 def verdict_of(item, outcomes, cases):
-    """``item.verdict(outcomes, cases)``; never raises."""
+    """``item.verdict(outcomes, cases)``, judged one item at a time; never raises."""
     from k2l_course.checks.items import Verdict
 
     try:
         with _JUDGING:
-            if _seeded(item):
-                return item.verdict(outcomes, cases)
-            return item.verdict(outcomes)  # CONTRACT ADAPTER: a judge that recomputes its public cases
+            return item.verdict(outcomes, cases)
     except Exception as error:  # a judge from elsewhere (hidden checks) must not stop the batch
         return Verdict(0.0, f"the check {item.exercise}.{item.name} failed ({type(error).__name__}); tell your instructor")
 
@@ -109,37 +103,14 @@ def forbidden_of(exercises):
     """The calls refused while running the exercises' functions (``{dotted name: reason}``)."""
     from k2l_course import checks
 
-    merge = getattr(checks, "forbidden", None)  # CONTRACT ADAPTER until checks.forbidden exists
-    return dict(merge(list(exercises))) if merge is not None else {}
+    return dict(checks.forbidden(list(exercises)))
 
 
 def make_call(function, kwargs, hidden=False):
     """A sandbox call (``hidden``: its output never reaches the student)."""
     from k2l_course.sandbox import Call
 
-    if "hidden" in getattr(Call, "__dataclass_fields__", {}):
-        return Call(function, dict(kwargs), hidden=bool(hidden))
-    return Call(function, dict(kwargs))  # CONTRACT ADAPTER: a sandbox without hidden calls (§3)
-
-
-def _seeded(item):
-    # CONTRACT ADAPTER (issue 9 contract §1): until the judges' Item.cases(rng=None) and
-    # Item.verdict(outcomes, cases) are merged, items with the old cases() are judged on
-    # their public cases. Remove with the merge (then every item is seeded).
-    try:
-        parameters = inspect.signature(item.cases).parameters
-    except (TypeError, ValueError):
-        return False
-    return len(parameters) >= 1
-
-
-def _case_rng(seed, item):
-    # CONTRACT ADAPTER: checks.case_rng(seed, item), until the judges' one is merged.
-    import zlib
-
-    import numpy as np
-
-    return None if seed is None else np.random.default_rng([int(seed), zlib.crc32(item.id.encode())])
+    return Call(function, dict(kwargs), hidden=bool(hidden))
 
 
 _shared = None

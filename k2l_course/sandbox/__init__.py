@@ -445,7 +445,7 @@ class Sandbox:
         # Visible calls travel in one memfd; each hidden call's arguments in
         # a second one, which the supervisor copies to the child only when
         # that call starts (never into its own memory, which children inherit).
-        hidden, hidden_data, offset = {}, bytearray(), 0
+        hidden, hidden_data = {}, bytearray()
         try:
             listed = []
             for index, call in enumerate(calls):
