@@ -347,7 +347,7 @@ def grade_student(student, assignment, sandbox, limits, cases=None):
         remaining = (limits.timeout - spent) / (len(the_plan.runs) - index)
         if remaining <= 0.1:
             reason = f"not run: this submission's time budget ({limits.timeout:g} s) was used up by its other files"
-            record["files"][name] = {"status": "timeout", "output": "", "notes": [reason]}
+            record["files"][name] = {"status": "timeout", "output": "", "notes": [reason], "budget": 0.0}
             statuses[name] = "timeout"
             for item in items:
                 by_item[(item.exercise, item.name)] = _entry(item, 0.0, reason, name)
@@ -365,7 +365,8 @@ def grade_student(student, assignment, sandbox, limits, cases=None):
             timeout=remaining, memory_mb=limits.memory_mb, call_timeout=limits.call_timeout,
             forbidden=runner.forbidden_of(run_exercises),
         )  # fmt: skip
-        record["files"][name] = {"status": result.status, "output": result.output[-4000:], "notes": result.notes}
+        record["files"][name] = {"status": result.status, "output": result.output[-4000:], "notes": result.notes,
+                                 "budget": round(remaining, 3)}  # fmt: skip
         statuses[name] = result.status
         for one in result.results:
             score = float(one.verdict.score)

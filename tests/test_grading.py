@@ -403,8 +403,8 @@ def test_a_dozen_copies_cost_one_run(hostile):
 def test_a_student_has_one_time_budget_whatever_number_of_files(hostile):
     record = hostile["records"]["budget"]
     assert [info["status"] for info in record["files"].values()] == ["timeout", "timeout"]
-    # Each file had its share of the one budget (before, each file had the whole budget: 2 x 4 s at least).
-    assert record["seconds"] < 2 * LIMITS.timeout
+    # Each file had its share of the one budget (before, each file had the whole budget).
+    assert 0 < sum(info["budget"] for info in record["files"].values()) <= LIMITS.timeout
 
 
 def test_a_notebook_that_cannot_be_read_is_reported_as_such(hostile):
@@ -578,7 +578,7 @@ def course_graded(place):
     expected = course.build(place / "course-class", {"solutions": decoy})
     items, exercises = grading.load_checks()
     assignment = grading.load_assignment(items, exercises)
-    limits = grading.Limits(timeout=8, memory_mb=2048, call_timeout=1)
+    limits = grading.Limits(timeout=60, memory_mb=2048, call_timeout=5)  # generous: the machine may be loaded
     summary = grading.grade(place / "course-class", place / "course-out", assignment, jobs=2, limits=limits,
                             progress=False, sandbox_options={"secret": [str(decoy)]})  # fmt: skip
     return dict(summary=summary, expected=expected, decoy=decoy)
