@@ -622,7 +622,7 @@ class Summary:
 
 
 def grade(submissions_dir, out_dir, assignment, *, jobs=1, limits=None, hidden_dir=None, progress=True,
-          sandbox_options=None, sandbox_class=Sandbox, on_sandbox=None):  # fmt: skip
+          sandbox_options=None, sandbox_class=Sandbox, on_sandbox=None, only=None):  # fmt: skip
     """Grade every student of ``submissions_dir`` into ``out_dir``.
 
     Parameters
@@ -644,6 +644,9 @@ def grade(submissions_dir, out_dir, assignment, *, jobs=1, limits=None, hidden_d
         ``benchmarks/grading.py`` swaps in the naive design).
     on_sandbox : callable, optional
         Called with the sandbox before it is closed (to inspect it).
+    only : list of str, optional
+        Regrade just these students (even if their files did not change);
+        every other student's saved files are left exactly as they are.
 
     Returns
     -------
@@ -660,6 +663,10 @@ def grade(submissions_dir, out_dir, assignment, *, jobs=1, limits=None, hidden_d
     submissions_dir = Path(submissions_dir).resolve() if Path(submissions_dir).exists() else Path(submissions_dir)
     exercises = assignment.exercises
     students = find_students(submissions_dir, exercises)
+    if only is not None:
+        unknown = sorted(set(only) - {student.id for student in students})
+        if unknown:
+            raise GradingError(f"--only: no submission for {', '.join(map(repr, unknown))} in {submissions_dir}")
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise GradingError(f"--out {out_dir} is a file, not a folder")
@@ -672,7 +679,7 @@ def grade(submissions_dir, out_dir, assignment, *, jobs=1, limits=None, hidden_d
     lock = _lock_out_dir(out_dir)
     try:
         return _grade(students, submissions_dir, out_dir, out_resolved, assignment, jobs, limits, hidden_dir,
-                      progress, sandbox_options, sandbox_class, on_sandbox)  # fmt: skip
+                      progress, sandbox_options, sandbox_class, on_sandbox, only)  # fmt: skip
     finally:
         os.close(lock)
 
@@ -691,12 +698,18 @@ def _lock_out_dir(out_dir):
 
 
 def _grade(students, submissions_dir, out_dir, out_resolved, assignment, jobs, limits, hidden_dir, progress,
-           sandbox_options, sandbox_class, on_sandbox):  # fmt: skip
+           sandbox_options, sandbox_class, on_sandbox, only=None):  # fmt: skip
     started = time.monotonic()
     records, todo = {}, []
     for student in students:
-        runs = plan(student, assignment)
         saved = read_record(out_dir, student.id)
+        if only is not None:  # a regrade of the named students: the others' records are kept as they are
+            if student.id in only:
+                todo.append(student)
+            elif saved:
+                records[student.id] = saved
+            continue
+        runs = plan(student, assignment)
         if saved and saved.get("fingerprint") == fingerprint(student, runs, assignment, limits):
             records[student.id] = saved
         else:
@@ -778,6 +791,8 @@ def add_arguments(parser):
     parser.add_argument("--memory", type=int, default=2048, metavar="MB",
                         help="memory a submission may allocate (default 2048)")  # fmt: skip
     parser.add_argument("--hidden-checks", metavar="DIR", help="folder of extra checks students never receive")
+    parser.add_argument("--only", nargs="+", metavar="ID",
+                        help="regrade only these students in an existing --out (with its seed); others stay untouched")  # fmt: skip
 
 
 def _validate(args):
@@ -822,8 +837,10 @@ def run(args):
         items, exercises = load_checks(args.hidden_checks)
         assignment = load_assignment(items, list(exercises))
         limits = Limits(timeout=args.timeout, memory_mb=args.memory, call_timeout=args.call_timeout)
+        if args.only:
+            _reuse_seed(args)
         summary = grade(args.submissions, args.out, assignment, jobs=args.jobs, limits=limits,
-                        hidden_dir=args.hidden_checks)  # fmt: skip
+                        hidden_dir=args.hidden_checks, only=args.only)  # fmt: skip
     except GradingError as error:
         print(f"k2l grade: {error}", file=sys.stderr)
         return 2
@@ -834,4 +851,27 @@ def run(args):
         print("k2l grade: interrupted; finished students are saved. Run the same command to go on.", file=sys.stderr)
         return 130
     print(summary.text(args.out))
+    _write_report(args)
     return 0
+
+
+def _reuse_seed(args):
+    """A regrade (``--only``) draws the cases of the output's first grading (``OUT/grading.json``)."""
+    if not (Path(args.out) / "students").is_dir():
+        raise GradingError(f"--only regrades students of an existing output; {args.out} holds none")
+    if getattr(args, "seed", None) is None:
+        try:
+            args.seed = json.loads((Path(args.out) / "grading.json").read_text()).get("seed")
+        except (OSError, ValueError, AttributeError):
+            pass
+
+
+def _write_report(args):
+    """The class report (``OUT/report.html``); its failure never fails the grading."""
+    try:
+        from k2l_course.report import write_report
+
+        print(f"  class report: {write_report(args.out, args.submissions)}")
+    except Exception as error:
+        print(f"k2l grade: the class report could not be written ({type(error).__name__}: {error}); "
+              f"the grades are saved; try k2l report {args.out}", file=sys.stderr)  # fmt: skip
