@@ -364,7 +364,7 @@ with the number of students who received each; each item links to the section of
 </table>
 
 <h2 id="similarity">Similarity flags</h2>
-<p class="note">These flags are evidence for a person to look at, not a finding of copying. Similar code can
+<p class="note" id="similarity-disclaimer">These flags are evidence for a person to look at, not a finding of copying. Similar code can
 have innocent causes (shared study, the same tutorial, a short exercise with one natural answer). Read the
 matching regions, and talk to the students, before drawing any conclusion.</p>
 {% if sim is none %}<p id="similarity-missing">{{ sim_missing }}</p>

@@ -127,7 +127,7 @@ def test_the_report_opens_from_disk_in_a_browser_and_requests_nothing(output):
             page.goto(path.as_uri())
             page.wait_for_load_state("load")
             images = page.eval_on_selector_all(
-                "img", "els => els.map(e => [e.alt, e.naturalWidth, e.complete, e.src.slice(0, 22)])"
+                "img", "els => els.map(e => [e.alt, e.naturalWidth, e.complete, e.src.slice(0, 21)])"
             )
             seed = page.inner_text("#seed")
             timeout_row = page.inner_text("tr[data-status='timeout']")
@@ -135,7 +135,7 @@ def test_the_report_opens_from_disk_in_a_browser_and_requests_nothing(output):
             hints = first_item.locator(".hint").all_inner_texts()
             counts = first_item.locator(".count").all_inner_texts()
             link = first_item.locator("a.section").get_attribute("href")
-            disclaimer = page.inner_text("#similarity")
+            disclaimer = page.inner_text("#similarity-disclaimer")
         finally:
             browser.close()
     assert [url for url in requests if not url.startswith(("file:", "data:"))] == []
