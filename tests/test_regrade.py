@@ -78,3 +78,24 @@ def test_only_with_an_unknown_student_is_refused_before_anything_is_written(plac
     with pytest.raises(grading.GradingError, match="--only: no submission for 'zed'"):
         grading.grade(submissions, out, assignment, limits=LIMITS, progress=False, only=["zed"])
     assert not out.exists()
+
+
+def test_k2l_grade_writes_the_class_report_and_only_regrades_through_the_command(place, monkeypatch, capsys):
+    from k2l_course import cli
+
+    monkeypatch.setattr(grading, "load_checks", lambda hidden=None: (standin.items(), list(standin.EXERCISES)))
+    submissions = place / "class"
+    for name in ("ann", "bob"):
+        (submissions / name).mkdir(parents=True)
+        (submissions / name / "ch1_conversion.py").write_text(textwrap.dedent(standin.CH1))
+    out = place / "out"
+    common = ["--timeout", "20", "--call-timeout", "5", "--memory", "512"]
+    assert cli.main(["grade", str(submissions), "--out", str(out), *common]) == 0
+    html = (out / "report.html").read_text()
+    assert "2 students graded" in html and "evidence for a person to look at" in html
+    ann = (out / "students" / "ann" / "record.json").read_bytes()
+    assert cli.main(["grade", str(submissions), "--out", str(out), "--only", "bob", *common]) == 0
+    assert (out / "students" / "ann" / "record.json").read_bytes() == ann
+    assert "class report:" in capsys.readouterr().out
+    assert cli.main(["grade", str(submissions), "--out", str(place / "new"), "--only", "bob", *common]) == 2
+    assert "--only regrades students of an existing output" in capsys.readouterr().err
