@@ -247,6 +247,11 @@ class Chroot:
         subprocess.run(["mount", "--make-rslave", str(self.root / "dev")], check=True)
         self._mount(["-t", "sysfs", "sysfs"], self.root / "sys")
         shutil.copy("/etc/resolv.conf", self.root / "etc" / "resolv.conf")
+        # This machine's own trust: extra CAs (a TLS-inspecting egress proxy) that the
+        # ca-certificates package setup.sh installs adds to the system bundle.
+        local_cas = Path("/usr/local/share/ca-certificates")
+        if local_cas.is_dir():
+            shutil.copytree(local_cas, self.root / str(local_cas).lstrip("/"), dirs_exist_ok=True)
         return self
 
     def _mount(self, arguments, target):
@@ -296,7 +301,9 @@ def _set_up_root(base, bundle):
             archive.extractall(source)
         (source / "setup.sh").chmod(0o755)
         root.bind(uv_cache, "/var/cache/k2l-uv")
-        setup = root.run(["bash", "/autograder/source/setup.sh"], env={"K2L_UV_CACHE": "/var/cache/k2l-uv"})
+        bundle_path = "/etc/ssl/certs/ca-certificates.crt"  # what pip and uv trust, as on this machine
+        tls = {"SSL_CERT_FILE": bundle_path, "PIP_CERT": bundle_path} if os.environ.get("SSL_CERT_FILE") else {}
+        setup = root.run(["bash", "/autograder/source/setup.sh"], env={"K2L_UV_CACHE": "/var/cache/k2l-uv", **tls})
         log = DEBIAN_CACHE / "setup.log"
         log.write_text(setup.stdout + "\n--- stderr ---\n" + setup.stderr)
         assert setup.returncode == 0, f"setup.sh failed in a fresh Debian {DEBIAN_SUITE} (log: {log}):\n{setup.stderr[-3000:]}"
