@@ -46,6 +46,19 @@ PREFIX = "/opt/k2l"
 #: The uv release setup.sh installs (pinned, like everything else).
 UV_VERSION = "0.13.9"
 
+#: setup.sh's choice of interpreter: the system's Python 3.11 where there is
+#: one (Debian 12), else a Python 3.11 that uv installs (Gradescope's Ubuntu
+#: images have none). Sets PYTHON for ``uv venv --python``.
+INTERPRETER_STEP = f"""# The interpreter: the system's Python 3.11 where there is one (Debian 12),
+# else a Python 3.11 that uv installs (Gradescope's Ubuntu images have none).
+if command -v python3.11 >/dev/null 2>&1 && python3.11 -c "import sys; assert sys.version_info[:2] == (3, 11)"; then
+    PYTHON="$(command -v python3.11)"
+else
+    {PREFIX}/bin/uv python install 3.11
+    PYTHON=3.11
+fi
+"""
+
 SETUP_SH = f"""#!/usr/bin/env bash
 # Gradescope runs this once, as root, while building the autograder image.
 # It installs Python 3.11 and the course's pinned environment under {PREFIX},
@@ -65,15 +78,7 @@ apt-get update
 apt-get install -y --no-install-recommends ca-certificates python3-pip bubblewrap
 python3 -m pip install --disable-pip-version-check --target {PREFIX}/uv "uv=={UV_VERSION}"
 mkdir -p {PREFIX}/bin && ln -sf {PREFIX}/uv/bin/uv {PREFIX}/bin/uv
-# The interpreter: the system's Python 3.11 where there is one (Debian 12),
-# else a Python 3.11 that uv installs (Gradescope's Ubuntu images have none).
-if command -v python3.11 >/dev/null 2>&1 && python3.11 -c "import sys; assert sys.version_info[:2] == (3, 11)"; then
-    PYTHON="$(command -v python3.11)"
-else
-    {PREFIX}/bin/uv python install 3.11
-    PYTHON=3.11
-fi
-{PREFIX}/bin/uv venv --python "$PYTHON" {PREFIX}/venv
+{INTERPRETER_STEP}{PREFIX}/bin/uv venv --python "$PYTHON" {PREFIX}/venv
 {PREFIX}/bin/uv pip install --python {PREFIX}/venv/bin/python --require-hashes -r "$SOURCE/requirements/lock.txt"
 {PREFIX}/bin/uv pip install --python {PREFIX}/venv/bin/python --no-deps "$SOURCE/package"
 if [ -z "${{K2L_UV_CACHE:-}}" ]; then rm -rf "$UV_CACHE_DIR"; fi

@@ -330,7 +330,7 @@ def graded_files(records, submissions):
         if not isinstance(chosen, dict):
             continue
         student = record["student"]
-        base = submissions / student
+        base = submissions / _folder_name(record)
         for exercise, name in chosen.items():
             if not isinstance(name, str) or not isinstance(exercise, str):
                 continue
@@ -343,6 +343,17 @@ def graded_files(records, submissions):
             if path.is_file() and not path.is_symlink():
                 files.setdefault(exercise, {})[student] = path
     return files
+
+
+def _folder_name(record):
+    """The submission's file-system name: from the record's ``key`` (reversible %XX quoting) when it has one."""
+    import os
+    import urllib.parse
+
+    key = record.get("key")
+    if isinstance(key, str) and "~" not in key:
+        return os.fsdecode(urllib.parse.unquote_to_bytes(key))
+    return record["student"]
 
 
 def analyse(records, submissions):

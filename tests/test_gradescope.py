@@ -390,3 +390,32 @@ def checks_total():
     from k2l_course import checks
 
     return checks.total_points()
+
+
+def _interpreter_choice(tmp_path, python311):
+    """What setup.sh's interpreter step picks on a system with or without a python3.11."""
+    from k2l_course import gradescope
+
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    (stubs / "uv").write_text(f'#!/bin/sh\necho "uv $*" >> {tmp_path}/uv.log\n')
+    if python311:
+        (stubs / "python3.11").symlink_to(sys.executable)  # this test's Python is a 3.11
+    for stub in stubs.iterdir():
+        stub.chmod(0o755)
+    step = gradescope.INTERPRETER_STEP.replace(f"{gradescope.PREFIX}/bin/uv", str(stubs / "uv"))
+    run = subprocess.run(["/bin/bash", "-c", step + 'echo "PYTHON=$PYTHON"'], env={"PATH": str(stubs)},
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    uv_log = (tmp_path / "uv.log").read_text() if (tmp_path / "uv.log").exists() else ""
+    return run.stdout.strip().splitlines()[-1], uv_log
+
+
+def test_setup_takes_the_systems_python_3_11_where_there_is_one(tmp_path):
+    chosen, uv_log = _interpreter_choice(tmp_path, python311=True)
+    assert chosen == f"PYTHON={tmp_path / 'bin' / 'python3.11'}" and uv_log == ""
+
+
+def test_setup_installs_python_3_11_with_uv_where_the_image_has_none(tmp_path):
+    """Gradescope's Ubuntu images have no Python 3.11: uv installs one."""
+    chosen, uv_log = _interpreter_choice(tmp_path, python311=False)
+    assert chosen == "PYTHON=3.11" and uv_log == "uv python install 3.11\n"
