@@ -17,9 +17,12 @@ algorithms for document fingerprinting", SIGMOD 2003), through copydetect:
    k-grams of ``K`` characters, the smallest hash: any match of at least
    ``K + WINDOW - 1`` normalised characters is guaranteed to be seen.
 5. **Score.** Two students' fingerprint sets of one exercise are compared
-   by the cosine of their IDF-weighted indicator vectors: a fingerprint
-   that half the class shares (the natural way to write a short function)
-   weighs little, one that only these two share weighs much.
+   by weighted containment: the share of the smaller set's weight that the
+   other set holds, each fingerprint weighing its squared IDF (log of the
+   class size over the number of files that hold it). A fingerprint that
+   half the class shares (the natural way to write a short function) weighs
+   little, one that only these two share weighs much; code added around a
+   copy (own helpers, extra checks) does not hide it.
 6. **Against the class.** Per exercise, each pair's score is set against
    the distribution of all pairs' scores: robust z = (score - median) /
    (1.4826 MAD, at least ``MIN_SCALE``) and the percentile. A pair is flagged
@@ -37,8 +40,9 @@ bounded reader as the sandbox's child.
 
 from __future__ import annotations
 
+import functools
 import io
-import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,8 +53,8 @@ K = 20
 WINDOW = 5
 #: Flag when the robust z-score is at least this...
 Z_FLAG = 5.0
-#: ...and the similarity at least this.
-MIN_SCORE = 0.5
+#: ...and the similarity (weighted containment) at least this.
+MIN_SCORE = 0.8
 #: The smallest spread a z-score is measured in (scores are in [0, 1]).
 MIN_SCALE = 0.05
 #: Fewer fingerprints than this (after the starter code is removed): too little own code to compare.
@@ -186,13 +190,22 @@ def starter_code(exercise):
         return ""
 
 
+@functools.lru_cache(maxsize=None)
 def starter_boilerplate(exercise):
     """The k-grams of the starter file of ``exercise`` (empty when there is none)."""
     return frozenset(all_kgrams(starter_code(exercise)))
 
 
+@functools.lru_cache(maxsize=None)
+def _starter_copydetect_hashes(starter):
+    """The starter's k-grams as copydetect hashes them (for the side-by-side view)."""
+    from copydetect.detector import CodeFingerprint
+
+    return frozenset(CodeFingerprint("starter.py", K, 1, fp=io.StringIO(starter)).hashes) if starter else frozenset()
+
+
 def scores(prints):
-    """Pairwise IDF-weighted cosine similarity of fingerprint sets.
+    """Pairwise weighted containment of fingerprint sets (see the module's step 5).
 
     Parameters
     ----------
@@ -220,14 +233,12 @@ def scores(prints):
     df = np.asarray(matrix.sum(axis=0)).ravel()
     idf = np.log((n + 1) / (df + 1)) + 1e-9
     weighted = matrix.multiply(idf[None, :]).tocsr()
-    norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1)).ravel())
+    mass = np.asarray(weighted.multiply(weighted).sum(axis=1)).ravel()
     dots = (weighted @ weighted.T).toarray()
-    result = {}
-    for i in range(n):
-        for j in range(i + 1, n):
-            denominator = norms[i] * norms[j]
-            result[(students[i], students[j])] = float(dots[i, j] / denominator) if denominator > 0 else 0.0
-    return result
+    rows, cols = np.triu_indices(n, k=1)
+    smaller = np.minimum(mass[rows], mass[cols])
+    values = np.divide(dots[rows, cols], smaller, out=np.zeros(len(rows)), where=smaller > 0)
+    return {(students[i], students[j]): float(v) for i, j, v in zip(rows.tolist(), cols.tolist(), values.tolist())}
 
 
 def robust_z(values):
@@ -260,12 +271,28 @@ def side_by_side(code_a, code_b, starter):
     from copydetect.detector import CodeFingerprint, compare_files
 
     code_a, code_b = code_a[:MAX_SHOWN_CHARS], code_b[:MAX_SHOWN_CHARS]
-    boilerplate = CodeFingerprint("starter.py", K, 1, fp=io.StringIO(starter)).hashes if starter else set()
+    boilerplate = _starter_copydetect_hashes(starter)
     boilerplate = np.array(sorted(boilerplate), dtype=np.int64) if boilerplate else []
     one = CodeFingerprint("a.py", K, WINDOW, boilerplate=boilerplate, fp=io.StringIO(code_a))
     two = CodeFingerprint("b.py", K, WINDOW, boilerplate=boilerplate, fp=io.StringIO(code_b))
     _, _, (slices_a, slices_b) = compare_files(one, two)
     return _regions(code_a, slices_a), _regions(code_b, slices_b)
+
+
+def _file_fingerprints(job):
+    path, boilerplate = job
+    return fingerprints(read_code(path), boilerplate)
+
+
+def _map(function, jobs):
+    """``[function(job) ...]``, on every core when there are many jobs (tokenising is the slow part)."""
+    workers = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1, 8)
+    if workers < 2 or len(jobs) < 64:
+        return [function(job) for job in jobs]
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:  # no fork of a grader that holds TensorFlow
+        return pool.map(function, jobs, chunksize=16)
 
 
 def analyse_files(files, progress=False):
@@ -285,8 +312,9 @@ def analyse_files(files, progress=False):
     flags, pairs, all_scores = [], {}, {}
     for exercise, by_student in files.items():
         boilerplate = starter_boilerplate(exercise)
-        codes = {student: read_code(path) for student, path in by_student.items()}
-        prints = {s: p for s, c in codes.items() if len(p := fingerprints(c, boilerplate)) >= MIN_FINGERPRINTS}
+        students = list(by_student)
+        found = _map(_file_fingerprints, [(by_student[s], boilerplate) for s in students])
+        prints = {s: p for s, p in zip(students, found) if len(p) >= MIN_FINGERPRINTS}
         exercise_scores = scores(prints)
         all_scores[exercise] = exercise_scores
         pairs[exercise] = len(exercise_scores)
@@ -314,7 +342,8 @@ def analyse_files(files, progress=False):
     method = (
         f"Compared {sum(pairs.values())} pairs of graded files (per exercise) with copydetect's winnowing "
         f"(MOSS's method; k = {K} normalised characters, window {WINDOW}) after removing the starter code and "
-        f"normalising names, comments, layout and function order; scores are IDF-weighted cosine similarities. "
+        f"normalising names, comments, layout and function order; a score is the IDF-weighted share of the smaller "
+        f"file's fingerprints found in the other. "
         f"A pair is flagged when its robust z-score against the class (median, 1.4826 MAD) is at least "
         f"{Z_FLAG:g} and its similarity at least {MIN_SCORE:g}."
     )

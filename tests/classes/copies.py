@@ -12,6 +12,7 @@ Copiers take a classmate's file and disguise it, the usual ways:
 * ``reordered``: the functions moved around, comments rewritten;
 * ``relaid``: layout changed (blank lines, spacing, line breaks), comments dropped;
 * ``all``: all of the above together;
+* ``padded``: all of the above, plus helper functions of the copier's own;
 * ``one_exercise``: one exercise copied (disguised) inside otherwise own work.
 
 :func:`make_class` writes the class and returns the planted pairs.
@@ -349,7 +350,22 @@ def reorder(text, rng):
     return head + "".join(part if part.endswith("\n") else part + "\n" for part in functions)
 
 
+def pad(text, rng):
+    """Add code of one's own around the copy: helper functions and checks that the original lacks."""
+    helpers = []
+    for k in range(2):
+        name = f"_{rng.choice(NAME_POOL)}_{k}"
+        lines = [f"def {name}(x, limit={rng.randint(2, 99)}):", "    checked = []"]
+        lines += [f"    if len(checked) > {rng.randint(1, 9)}:\n        checked.append(x * {rng.random():.3f})"
+                  for _ in range(rng.randint(2, 4))]  # fmt: skip
+        lines += ["    for item in range(limit):", f"        checked.append(item % {rng.randint(2, 7)})", "    return checked"]
+        helpers.append("\n".join(lines))
+    return text + "\n\n" + "\n\n\n".join(helpers) + "\n"
+
+
 def disguise(text, how, rng, functions):
+    if how == "padded":
+        return pad(disguise(text, "all", rng, functions), rng)
     if how in ("renamed", "all"):
         text = rename(text, rng, functions)
     if how in ("renamed", "reordered"):
@@ -377,7 +393,7 @@ def make_class(root, n_independent=40, seed=0):
         student = f"own{i:03d}"
         work[student] = {exercise: own_file(exercise, rng) for exercise in EXERCISES}
     planted = {}
-    hows = ["renamed", "reordered", "relaid", "all"]
+    hows = ["renamed", "reordered", "relaid", "all", "padded"]
     sources = sorted(work)
     rng.shuffle(sources)
     k = 0
