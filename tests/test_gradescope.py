@@ -312,6 +312,9 @@ def _set_up_root(base, bundle):
         if leftover.is_dir() and not any(leftover.iterdir()):
             leftover.rmdir()
     os.replace(partial, layer)
+    for stale in DEBIAN_CACHE.glob("setup-*"):  # older bundles' roots (gigabytes each)
+        if stale != layer:
+            shutil.rmtree(stale, ignore_errors=True)
     return layer
 
 
