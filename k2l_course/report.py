@@ -370,19 +370,21 @@ matching regions, and talk to the students, before drawing any conclusion.</p>
 {% if sim is none %}<p id="similarity-missing">{{ sim_missing }}</p>
 {% else %}<p id="similarity-method">{{ sim.method }}</p>
 {% if not sim.flags %}<p id="no-flags">No pair stands out from the class's usual spread.</p>
-{% else %}<p id="flag-count">{{ sim.flags|length }} flagged pair(s){% if sim.flags|length > max_flags %}; the {{ max_flags }} strongest are shown{% endif %}.</p>
+{% else %}<p id="flag-count">{{ sim.flagged_pairs|length }} pair(s) of students flagged, on {{ sim.flags|length }} exercise file(s){% if sim.flagged_pairs|length > max_flags %}; the {{ max_flags }} strongest pairs are shown{% endif %}.</p>
 <table id="flag-table"><tr><th>pair</th><th>exercise</th><th class="num">similarity</th>
 <th class="num">robust z</th><th class="num">percentile</th></tr>
-{% for f in sim.flags[:max_flags] %}<tr><td><a href="#pair-{{ loop.index }}">{{ f.a }} &amp; {{ f.b }}</a></td><td>{{ f.exercise }}</td>
-<td class="num">{{ "%.2f"|format(f.score) }}</td><td class="num">{{ "%.1f"|format(f.z) }}</td>
-<td class="num">{{ "%.2f"|format(f.percentile) }}</td></tr>{% endfor %}</table>
-{% for f in sim.flags[:max_flags] %}<h3 id="pair-{{ loop.index }}">{{ f.a }} &amp; {{ f.b }}: {{ f.exercise }}</h3>
+{% for pair, pair_flags in sim.flagged_pairs[:max_flags] %}{% set outer = loop %}{% for f in pair_flags %}<tr>
+{% if loop.first %}<td rowspan="{{ pair_flags|length }}"><a href="#pair-{{ outer.index }}">{{ pair[0] }} &amp; {{ pair[1] }}</a></td>{% endif %}
+<td>{{ f.exercise }}</td><td class="num">{{ "%.2f"|format(f.score) }}</td><td class="num">{{ "%.1f"|format(f.z) }}</td>
+<td class="num">{{ "%.2f"|format(f.percentile) }}</td></tr>{% endfor %}{% endfor %}</table>
+{% for pair, pair_flags in sim.flagged_pairs[:max_flags] %}<h3 id="pair-{{ loop.index }}">{{ pair[0] }} &amp; {{ pair[1] }}</h3>
+{% for f in pair_flags %}<h4>{{ f.exercise }}</h4>
 <p>Similarity {{ "%.2f"|format(f.score) }} (class median {{ "%.2f"|format(f.median) }}, robust z {{ "%.1f"|format(f.z) }}).
 Highlighted: the regions that match after names, comments, layout and function order are normalised
 and the starter code is removed.</p>
 <div class="pair"><div><strong>{{ f.a }}</strong> ({{ f.file_a }})<pre>{% for part, hl in f.regions_a %}{% if hl %}<mark>{{ part }}</mark>{% else %}{{ part }}{% endif %}{% endfor %}</pre></div>
 <div><strong>{{ f.b }}</strong> ({{ f.file_b }})<pre>{% for part, hl in f.regions_b %}{% if hl %}<mark>{{ part }}</mark>{% else %}{{ part }}{% endif %}{% endfor %}</pre></div></div>
-{% endfor %}{% endif %}{% endif %}
+{% endfor %}{% endfor %}{% endif %}{% endif %}
 </body>
 </html>
 """

@@ -61,7 +61,7 @@ MIN_SCALE = 0.05
 MIN_FINGERPRINTS = 8
 #: Largest file read (bytes).
 MAX_FILE_BYTES = 2 * 2**20
-#: Pairs shown in the report.
+#: Flagged pairs of students shown in the report (each with all its flagged exercises).
 MAX_FLAGS = 30
 #: Characters of a file shown side by side.
 MAX_SHOWN_CHARS = 20000
@@ -94,6 +94,7 @@ class Findings:
     pairs: dict  # exercise -> number of pairs compared
     scores: dict  # exercise -> {(a, b): score} (for measurements)
     method: str
+    flagged_pairs: list = field(default_factory=list)  # [((a, b), [Flag, ...])], strongest pair first
 
 
 def read_code(path):
@@ -238,6 +239,7 @@ def scores(prints):
     rows, cols = np.triu_indices(n, k=1)
     smaller = np.minimum(mass[rows], mass[cols])
     values = np.divide(dots[rows, cols], smaller, out=np.zeros(len(rows)), where=smaller > 0)
+    values = np.clip(np.round(values, 9), 0.0, 1.0)  # identical sets give exactly 1 (ties rank as ties)
     return {(students[i], students[j]): float(v) for i, j, v in zip(rows.tolist(), cols.tolist(), values.tolist())}
 
 
@@ -330,7 +332,11 @@ def analyse_files(files, progress=False):
                 flags.append(Flag(a, b, exercise, score, z, percentile, median,
                                   Path(by_student[a]).name, Path(by_student[b]).name))  # fmt: skip
     flags.sort(key=lambda f: (-f.z, f.exercise, f.a, f.b))
-    for flag in flags[:MAX_FLAGS]:
+    by_pair = {}
+    for flag in flags:
+        by_pair.setdefault((flag.a, flag.b), []).append(flag)
+    flagged_pairs = list(by_pair.items())
+    for flag in (f for _, pair_flags in flagged_pairs[:MAX_FLAGS] for f in pair_flags):
         files_of = files[flag.exercise]
         try:
             flag.regions_a, flag.regions_b = side_by_side(
@@ -347,7 +353,7 @@ def analyse_files(files, progress=False):
         f"A pair is flagged when its robust z-score against the class (median, 1.4826 MAD) is at least "
         f"{Z_FLAG:g} and its similarity at least {MIN_SCORE:g}."
     )
-    return Findings(flags, pairs, all_scores, method)
+    return Findings(flags, pairs, all_scores, method, flagged_pairs)
 
 
 def graded_files(records, submissions):
