@@ -22,6 +22,8 @@ COMMANDS = {
     "make-exercises": ("k2l_course.exercises", "generate exercises/ from solutions/ (maintainers)"),
     "grade": ("k2l_course.grading", "autograde a folder of student submissions (instructors)"),
     "gradescope-bundle": ("k2l_course.gradescope", "write a Gradescope autograder zip (instructors)"),
+    "report": ("k2l_course.report", "rebuild the class report (report.html) of a graded output (instructors)"),
+    "export": ("k2l_course.export", "write a graded output as a Canvas, Moodle or plain CSV gradebook (instructors)"),
     "chip-eval": ("k2l_course.chip_eval", "run the emulated chip over the whole MNIST test set"),
 }
 

@@ -3,7 +3,7 @@
 ::
 
     k2l gradescope-bundle OUT.zip [--hidden-checks DIR] [--timeout S]
-                          [--call-timeout S] [--memory MB]
+                          [--call-timeout S] [--memory MB] [--seed N]
 
 The zip holds, at its root (Gradescope's autograder specification):
 
@@ -22,7 +22,8 @@ The zip holds, at its root (Gradescope's autograder specification):
     ``K2L_AUTOGRADER_ROOT`` (instead of ``/autograder``) and
     ``K2L_AUTOGRADER_PYTHON`` (instead of ``/opt/k2l/venv/bin/python``).
 ``grader.json``
-    The limits and whether hidden checks are included.
+    The limits, whether hidden checks are included, and the seed of the
+    graded cases (``--seed``, random by default).
 ``hidden_checks/``
     The instructor's hidden checks (never the solutions: none are shipped).
 """
@@ -32,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shutil
 import stat
 import sys
@@ -44,26 +46,44 @@ PREFIX = "/opt/k2l"
 #: The uv release setup.sh installs (pinned, like everything else).
 UV_VERSION = "0.13.9"
 
+#: setup.sh's choice of interpreter: the system's Python 3.11 where there is
+#: one (Debian 12), else a Python 3.11 that uv installs (Gradescope's Ubuntu
+#: images have none). Sets PYTHON for ``uv venv --python``.
+INTERPRETER_STEP = f"""# The interpreter: the system's Python 3.11 where there is one (Debian 12),
+# else a Python 3.11 that uv installs (Gradescope's Ubuntu images have none).
+if command -v python3.11 >/dev/null 2>&1 && python3.11 -c "import sys; assert sys.version_info[:2] == (3, 11)"; then
+    PYTHON="$(command -v python3.11)"
+else
+    {PREFIX}/bin/uv python install 3.11
+    PYTHON=3.11
+fi
+"""
+
 SETUP_SH = f"""#!/usr/bin/env bash
 # Gradescope runs this once, as root, while building the autograder image.
 # It installs Python 3.11 and the course's pinned environment under {PREFIX},
 # readable by every user: the student's code runs as an unprivileged user and
 # must be able to import NumPy (and, if it wants, TensorFlow and nengo).
+# Proven end to end in a fresh Debian root by tests/test_gradescope.py.
 set -euo pipefail
 SOURCE="$(cd "$(dirname "${{BASH_SOURCE[0]}}")" && pwd)"
-export UV_PYTHON_INSTALL_DIR={PREFIX}/python UV_CACHE_DIR=/tmp/k2l-uv-cache UV_NO_CONFIG=1
-# uv from PyPI, with the image's own Python (Gradescope's images ship python3
-# and pip); uv then installs Python 3.11, which the image may not have.
-apt-get install -y --no-install-recommends ca-certificates python3-pip
-python3 -m pip install --target {PREFIX}/uv "uv=={UV_VERSION}"
+export UV_PYTHON_INSTALL_DIR={PREFIX}/python UV_NO_CONFIG=1 DEBIAN_FRONTEND=noninteractive
+# K2L_UV_CACHE: a download cache kept between builds (tests); by default a
+# temporary one, removed at the end.
+export UV_CACHE_DIR="${{K2L_UV_CACHE:-/tmp/k2l-uv-cache}}"
+# The image's package lists may be empty or stale: refresh them first.
+# python3-pip: the image's Python installs uv; bubblewrap: the sandbox's
+# isolation, where the container allows namespaces.
+apt-get update
+apt-get install -y --no-install-recommends ca-certificates python3-pip bubblewrap
+python3 -m pip install --disable-pip-version-check --target {PREFIX}/uv "uv=={UV_VERSION}"
 mkdir -p {PREFIX}/bin && ln -sf {PREFIX}/uv/bin/uv {PREFIX}/bin/uv
-{PREFIX}/bin/uv python install 3.11
-{PREFIX}/bin/uv venv --python 3.11 {PREFIX}/venv
+{INTERPRETER_STEP}{PREFIX}/bin/uv venv --python "$PYTHON" {PREFIX}/venv
 {PREFIX}/bin/uv pip install --python {PREFIX}/venv/bin/python --require-hashes -r "$SOURCE/requirements/lock.txt"
 {PREFIX}/bin/uv pip install --python {PREFIX}/venv/bin/python --no-deps "$SOURCE/package"
-rm -rf /tmp/k2l-uv-cache
+if [ -z "${{K2L_UV_CACHE:-}}" ]; then rm -rf "$UV_CACHE_DIR"; fi
 chmod -R a+rX {PREFIX}
-# Prove the installation works, as root and as the sandbox user would see it.
+# Prove the installation works.
 {PREFIX}/venv/bin/python -c "import k2l_course.grading, k2l_course.checks, numpy"
 """
 
@@ -106,7 +126,7 @@ def _add_tree(archive, folder, prefix):
         _add_file(archive, f"{prefix}/{path.relative_to(folder).as_posix()}", path.read_bytes())
 
 
-def write_bundle(out, hidden_dir=None, timeout=60.0, call_timeout=10.0, memory_mb=2048):
+def write_bundle(out, hidden_dir=None, timeout=60.0, call_timeout=10.0, memory_mb=2048, seed=None):
     """Write the Gradescope autograder zip.
 
     Parameters
@@ -117,6 +137,10 @@ def write_bundle(out, hidden_dir=None, timeout=60.0, call_timeout=10.0, memory_m
         Hidden checks to include (checked to load first).
     timeout, call_timeout, memory_mb
         Limits per submission file (see ``k2l grade``).
+    seed : int, optional
+        The seed of the graded cases (as ``k2l grade --seed``), the same for
+        every submission of the assignment; default: a new random one. It
+        stays in ``source/``, which student code cannot read.
 
     Returns
     -------
@@ -143,6 +167,7 @@ def write_bundle(out, hidden_dir=None, timeout=60.0, call_timeout=10.0, memory_m
         "call_timeout": float(call_timeout),
         "memory_mb": int(memory_mb),
         "hidden_checks": hidden_dir is not None,
+        "seed": int(seed) if seed is not None else secrets.randbits(32),
     }
     out = Path(out)
     temporary = out.with_name(f".{out.name}.partial")
@@ -199,12 +224,15 @@ def autograde(root):
         items, exercises = grading.load_checks(hidden_dir)
         assignment = grading.load_assignment(items, list(exercises))
         limits = grading.Limits(config["timeout"], config["memory_mb"], config["call_timeout"])
+        extra = {}
+        if config.get("seed") is not None and hasattr(assignment, "draw"):  # the bundle's seed (issue 9's cases)
+            extra["cases"] = assignment.draw(config["seed"])
         student = grading.Student("submission", submission)
         if submission.is_dir():
             grading.collect_files(student, submission, assignment.exercises)
         secret = [str(source)] + ([str(hidden_dir)] if hidden_dir else [])
         with Sandbox(jobs=1, secret=secret, hide=[str(results), str(submission)]) as sandbox:
-            record = grading.grade_student(student, assignment, sandbox, limits)
+            record = grading.grade_student(student, assignment, sandbox, limits, **extra)
         payload = grading.gradescope_results(record)
         if record["status"] == "no-submission":
             payload["output"] = (
@@ -237,6 +265,7 @@ def add_arguments(parser):
     parser.add_argument("--timeout", type=float, default=60.0, metavar="S", help="seconds per submission file (default 60)")
     parser.add_argument("--call-timeout", type=float, default=10.0, metavar="S", help="seconds per call (default 10)")
     parser.add_argument("--memory", type=int, default=2048, metavar="MB", help="memory per submission (default 2048)")
+    parser.add_argument("--seed", type=int, metavar="N", help="seed of the graded cases (default: random)")
 
 
 def run(args):
@@ -258,7 +287,7 @@ def run(args):
             print(f"k2l gradescope-bundle: {problem}", file=sys.stderr)
         return 2
     try:
-        names = write_bundle(out, args.hidden_checks, args.timeout, args.call_timeout, args.memory)
+        names = write_bundle(out, args.hidden_checks, args.timeout, args.call_timeout, args.memory, args.seed)
     except BundleError as error:
         print(f"k2l gradescope-bundle: {error}", file=sys.stderr)
         return 2

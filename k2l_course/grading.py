@@ -676,7 +676,7 @@ class Summary:
 
 
 def grade(submissions_dir, out_dir, assignment, *, seed=None, jobs=1, limits=None, hidden_dir=None, progress=True,
-          sandbox_options=None, sandbox_class=Sandbox, on_sandbox=None):  # fmt: skip
+          sandbox_options=None, sandbox_class=Sandbox, on_sandbox=None, only=None):  # fmt: skip
     """Grade every student of ``submissions_dir`` into ``out_dir``.
 
     Parameters
@@ -701,6 +701,9 @@ def grade(submissions_dir, out_dir, assignment, *, seed=None, jobs=1, limits=Non
         ``benchmarks/grading.py`` swaps in the naive design).
     on_sandbox : callable, optional
         Called with the sandbox before it is closed (to inspect it).
+    only : list of str, optional
+        Regrade just these students (even if their files did not change);
+        every other student's saved files are left exactly as they are.
 
     Returns
     -------
@@ -716,6 +719,10 @@ def grade(submissions_dir, out_dir, assignment, *, seed=None, jobs=1, limits=Non
     limits = limits or Limits()
     submissions_dir = Path(submissions_dir).resolve() if Path(submissions_dir).exists() else Path(submissions_dir)
     students, skipped = find_students(submissions_dir)
+    if only is not None:
+        unknown = sorted(set(only) - {name for student in students for name in (student.name, student.key)})
+        if unknown:
+            raise GradingError(f"--only: no submission for {', '.join(map(repr, unknown))} in {submissions_dir}")
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise GradingError(f"--out {out_dir} is a file, not a folder")
@@ -734,7 +741,7 @@ def grade(submissions_dir, out_dir, assignment, *, seed=None, jobs=1, limits=Non
         cases = assignment.draw(seed)
         write_atomic(out_dir / "grading.json", json.dumps(batch_metadata(cases, limits), indent=1) + "\n")
         summary = _grade(students, submissions_dir, out_dir, out_resolved, assignment, cases, jobs, limits, hidden_dir,
-                         progress, sandbox_options, sandbox_class, on_sandbox)  # fmt: skip
+                         progress, sandbox_options, sandbox_class, on_sandbox, only)  # fmt: skip
         summary.skipped = skipped
         return summary
     finally:
@@ -777,13 +784,19 @@ def _lock_out_dir(out_dir):
 
 
 def _grade(students, submissions_dir, out_dir, out_resolved, assignment, cases, jobs, limits, hidden_dir, progress,
-           sandbox_options, sandbox_class, on_sandbox):  # fmt: skip
+           sandbox_options, sandbox_class, on_sandbox, only=None):  # fmt: skip
     started = time.monotonic()
     log = GraderLog(out_dir / "grader.log")
     records, todo = {}, []
     for student in students:
         try:
             saved = read_record(out_dir, student.key)
+            if only is not None:  # a regrade of the named students: the others' records are kept as they are
+                if student.name in only or student.key in only:
+                    todo.append(student)
+                elif saved:
+                    records[student.key] = saved
+                continue
             if saved and saved.get("fingerprint") == fingerprint(
                 planning.list_submission(student.path, assignment.exercises), cases, limits
             ):
@@ -926,6 +939,8 @@ def add_arguments(parser):
     parser.add_argument("--memory", type=int, default=runner.MEMORY_MB, metavar="MB",
                         help="memory a submission may allocate (default %(default)d)")  # fmt: skip
     parser.add_argument("--hidden-checks", metavar="DIR", help="folder of extra checks students never receive")
+    parser.add_argument("--only", nargs="+", metavar="ID",
+                        help="regrade only these students in an existing --out (with its seed); others stay untouched")  # fmt: skip
 
 
 def _validate(args):
@@ -975,9 +990,11 @@ def run(args):
         items, exercises = load_checks(args.hidden_checks)
         assignment = load_assignment(items, list(exercises))
         limits = Limits(timeout=args.timeout, memory_mb=args.memory, call_timeout=args.call_timeout)
+        if args.only:
+            _require_output(args.out)
         seed = _seed(args.seed) if getattr(args, "seed", None) is not None else None
         summary = grade(args.submissions, args.out, assignment, seed=seed, jobs=args.jobs, limits=limits,
-                        hidden_dir=args.hidden_checks)  # fmt: skip
+                        hidden_dir=args.hidden_checks, only=args.only)  # fmt: skip
     except GradingError as error:
         print(planning.safe_text(f"k2l grade: {error}"), file=sys.stderr)
         return 2
@@ -988,4 +1005,22 @@ def run(args):
         print("k2l grade: interrupted; finished students are saved. Run the same command to go on.", file=sys.stderr)
         return 130
     print(summary.text(args.out))
+    _write_report(args)
     return 0
+
+
+def _require_output(out_dir):
+    """A regrade (``--only``) works on an existing output, and draws its cases from that output's seed."""
+    if not (Path(out_dir) / "students").is_dir():
+        raise GradingError(f"--only regrades students of an existing output; {out_dir} holds none")
+
+
+def _write_report(args):
+    """The class report (``OUT/report.html``); its failure never fails the grading."""
+    try:
+        from k2l_course.report import write_report
+
+        print(f"  class report: {write_report(args.out, args.submissions)}")
+    except Exception as error:
+        print(f"k2l grade: the class report could not be written ({type(error).__name__}: {error}); "
+              f"the grades are saved; try k2l report {args.out}", file=sys.stderr)  # fmt: skip

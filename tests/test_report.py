@@ -1,0 +1,151 @@
+"""The class report (``k2l report``) says exactly what a graded class did, safely, offline.
+
+The class is written straight as ``k2l grade`` records by
+``tests/classes/records.py``, whose scores, hints, statuses and times
+follow a rule, so every number the report must show is known in advance.
+"""
+
+import importlib.util
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from k2l_course import checks, cli, report
+from k2l_course.checks import sections
+
+ROOT = Path(__file__).resolve().parents[1]
+CLASSES = Path(__file__).parent / "classes"
+CHROMIUM = "/usr/bin/chromium"
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, CLASSES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+records = _load("records")
+N = 60
+
+
+@pytest.fixture(scope="module")
+def output(tmp_path_factory):
+    out = tmp_path_factory.mktemp("out")
+    expected = records.write_class(out, N)
+    return out, expected
+
+
+def test_every_item_is_linked_to_a_book_section_that_exists():
+    ids = {item.id for item in checks.items()}
+    assert ids == set(sections.SECTIONS), "sections.SECTIONS must name every graded item, and only those"
+    for page, heading in [*sections.SECTIONS.values(), *sections.CHAPTERS.values()]:
+        source = ROOT / "book" / f"{page}.md"
+        assert source.is_file(), source
+        headings = [line.lstrip("#").strip() for line in source.read_text().splitlines() if re.match(r"#{1,3} ", line)]
+        assert heading in headings, f"{page}.md has no heading {heading!r}"
+
+
+def test_anchors_follow_myst_heading_slugs():
+    from myst_parser.mdit_to_docutils.base import default_slugify
+
+    for _, heading in sections.SECTIONS.values():
+        assert sections.anchor(heading) == default_slugify(heading)
+
+
+def test_the_numbers_are_the_classs(output):
+    out, expected = output
+    summary = report.summarize(report.load_output(out))
+    assert summary["n"] == N and summary["seed"] == records.SEED
+    assert summary["totals"] == pytest.approx(expected["totals"])
+    assert summary["mean"] == pytest.approx(sum(expected["totals"]) / N)
+    assert summary["max"] == sum(points for *_, points in records.ITEMS)
+    rows = {row["id"]: row for row in summary["items"]}
+    assert list(rows) == [f"{e}.{n}" for e, n, _ in records.ITEMS]
+    for item_id, want in expected["items"].items():
+        row = rows[item_id]
+        assert (row["PASS"], row["PART"], row["FAIL"]) == (want["PASS"], want["PART"], want["FAIL"])
+        assert row["PASS"] + row["PART"] + row["FAIL"] == N
+        assert row["mean"] == pytest.approx(want["mean"])
+        assert dict(row["hints"]) == want["hints"]
+        assert [count for _, count in row["hints"]] == sorted(want["hints"].values(), reverse=True)
+        assert row["section"] == sections.SECTIONS[item_id]
+    assert summary["statuses"] == expected["statuses"]
+    assert "grader-error" in summary["statuses"] and "timeout" in summary["statuses"]
+    assert summary["slowest"] == expected["slowest"]
+    by_exercise = {row["exercise"]: row for row in summary["exercises"]}
+    for exercise in {e for e, _, _ in records.ITEMS}:
+        mine = [row["mean"] for item_id, row in rows.items() if item_id.startswith(exercise)]
+        assert by_exercise[exercise]["mean"] == pytest.approx(sum(mine))
+
+
+def test_untrusted_text_is_escaped_and_bad_records_are_listed_not_fatal(tmp_path):
+    records.write_class(tmp_path, 4)
+    evil = records.record(0)
+    evil["student"] = "<script>alert(1)</script>\udcff"
+    evil["items"][0]["score"] = 0.0
+    evil["items"][0]["message"] = '<img src="http://example.com/x.png" onerror="alert(2)">'
+    (tmp_path / "students" / "evil").mkdir()
+    (tmp_path / "students" / "evil" / "record.json").write_text(json.dumps(evil))
+    (tmp_path / "students" / "broken").mkdir()
+    (tmp_path / "students" / "broken" / "record.json").write_bytes(b"{\xff" + b"[" * 100000)
+    (tmp_path / "students" / "huge").mkdir()
+    (tmp_path / "students" / "huge" / "record.json").write_bytes(b" " * (report.MAX_RECORD_BYTES + 1))
+    assert cli.main(["report", str(tmp_path)]) == 0
+    html = (tmp_path / "report.html").read_text()
+    assert "<script>" not in html and "<img src=\"http" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;img src=&#34;http://example.com/x.png&#34;" in html
+    assert "broken: record.json unreadable" in html and "huge: record.json unreadable" in html
+
+
+def test_report_command_refuses_a_folder_without_records(tmp_path, capsys):
+    assert cli.main(["report", str(tmp_path)]) == 2
+    assert "no graded students" in capsys.readouterr().err
+    assert not (tmp_path / "report.html").exists()
+
+
+@pytest.mark.slow
+def test_the_report_opens_from_disk_in_a_browser_and_requests_nothing(output):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} not found: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    out, expected = output
+    path = report.write_report(out, book_url="https://book.example/k2l")
+    requests = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=["--headless", "--no-sandbox", "--disable-gpu"])  # fmt: skip
+        try:
+            page = browser.new_page()
+            page.on("request", lambda request: requests.append(request.url))
+            page.goto(path.as_uri())
+            page.wait_for_load_state("load")
+            images = page.eval_on_selector_all(
+                "img", "els => els.map(e => [e.alt, e.naturalWidth, e.complete, e.src.slice(0, 21)])"
+            )
+            seed = page.inner_text("#seed")
+            timeout_row = page.inner_text("tr[data-status='timeout']")
+            first_item = page.locator("tr[data-item='ch2_activation.loihi_rate_formula']")
+            hints = first_item.locator(".hint").all_inner_texts()
+            counts = first_item.locator(".count").all_inner_texts()
+            link = first_item.locator("a.section").get_attribute("href")
+            disclaimer = page.inner_text("#similarity-disclaimer")
+        finally:
+            browser.close()
+    assert [url for url in requests if not url.startswith(("file:", "data:"))] == []
+    assert len(images) == 2
+    for alt, width, complete, src in images:
+        assert complete and width > 100 and src == "data:image/png;base64" and len(alt) > 40
+    assert seed == str(records.SEED)
+    assert timeout_row.split("\t")[1].strip() == str(len(expected["statuses"]["timeout"]))
+    want = expected["items"]["ch2_activation.loihi_rate_formula"]["hints"]
+    assert dict(zip(hints, map(int, counts))) == want
+    assert "mistake A <b>&amp;" in hints[0] + hints[1] + hints[2]  # shown as text, not markup
+    assert link == "https://book.example/k2l/02-activation.html#one-spike-per-time-step"
+    assert "evidence for a person to look at" in disclaimer
