@@ -34,7 +34,6 @@ import argparse
 import json
 import os
 import secrets
-import shutil
 import stat
 import sys
 import time
@@ -224,15 +223,11 @@ def autograde(root):
         items, exercises = grading.load_checks(hidden_dir)
         assignment = grading.load_assignment(items, list(exercises))
         limits = grading.Limits(config["timeout"], config["memory_mb"], config["call_timeout"])
-        extra = {}
-        if config.get("seed") is not None and hasattr(assignment, "draw"):  # the bundle's seed (issue 9's cases)
-            extra["cases"] = assignment.draw(config["seed"])
+        cases = assignment.draw(config["seed"]) if config.get("seed") is not None else None  # None: a fresh seed
         student = grading.Student("submission", submission)
-        if submission.is_dir():
-            grading.collect_files(student, submission, assignment.exercises)
         secret = [str(source)] + ([str(hidden_dir)] if hidden_dir else [])
         with Sandbox(jobs=1, secret=secret, hide=[str(results), str(submission)]) as sandbox:
-            record = grading.grade_student(student, assignment, sandbox, limits, **extra)
+            record = grading.grade_student(student, assignment, sandbox, limits, cases=cases)
         payload = grading.gradescope_results(record)
         if record["status"] == "no-submission":
             payload["output"] = (

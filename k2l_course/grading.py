@@ -167,10 +167,6 @@ def find_students(submissions_dir, exercises=None):
     return [students[key] for key in sorted(students, key=os.fsencode)], skipped
 
 
-def collect_files(student, folder, exercises):
-    """Kept for callers of the old API: :func:`grade_student` plans the student's files itself."""
-
-
 # --- the checks -----------------------------------------------------------------------------------
 
 
