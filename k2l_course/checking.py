@@ -174,8 +174,9 @@ def find_targets(exercise=None, path=None, cwd=None):
 class _FileRun:
     """One target, run in the sandbox once (on first use) and judged item by item."""
 
-    def __init__(self, target, timeout, call_timeout):
+    def __init__(self, target, timeout, call_timeout, run_calls=None):
         self.target = target
+        self.run_calls = run_calls
         self.timeout = timeout
         self.call_timeout = call_timeout
         self.result = None
@@ -185,7 +186,8 @@ class _FileRun:
         if self.result is None and self.error is None:
             try:
                 self.result = runner.check_file(
-                    self.target.path, self.target.exercise, timeout=self.timeout, call_timeout=self.call_timeout
+                    self.target.path, self.target.exercise, timeout=self.timeout, call_timeout=self.call_timeout,
+                    run_calls=self.run_calls,
                 )
             except Exception as error:  # the checker itself failed (never the student's code): say so
                 self.error = f"{type(error).__name__}: {error}"
@@ -210,10 +212,10 @@ class _GradedTest:
 class CheckSession:
     """The pytest plugin of ``k2l check``: the tests to generate, and progress."""
 
-    def __init__(self, targets, timeout=runner.TIMEOUT, call_timeout=runner.CALL_TIMEOUT, progress=None):
+    def __init__(self, targets, timeout=runner.TIMEOUT, call_timeout=runner.CALL_TIMEOUT, progress=None, run_calls=None):
         from k2l_course import checks
 
-        self.files = [_FileRun(t, timeout, call_timeout) for t in targets]
+        self.files = [_FileRun(t, timeout, call_timeout, run_calls) for t in targets]
         self.tests = [
             _GradedTest(file_run, index, item)
             for file_run in self.files
@@ -352,6 +354,11 @@ def add_arguments(parser):
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="also show pytest's output and what your code printed"
     )
+    parser.add_argument(
+        "--sandbox", choices=("auto", "linux", "portable"), default=None,
+        help="where your code runs: the Linux sandbox, or the portable one (Windows, macOS); "
+        "default: $K2L_SANDBOX, else auto (Linux sandbox on Linux)",
+    )  # fmt: skip
 
 
 def _split_positionals(args):
@@ -374,9 +381,17 @@ def run(args):
         return 2
     from tqdm.auto import tqdm
 
-    session = CheckSession(targets, timeout=args.timeout, call_timeout=args.call_timeout)
+    from k2l_course.sandbox import portable
+
+    try:
+        sandbox = portable.choose(getattr(args, "sandbox", None)).start()
+    except ValueError as error:
+        print(f"k2l check: {error}", file=sys.stderr)
+        return 2
+    print(sandbox.describe(), flush=True)
+    session = CheckSession(targets, timeout=args.timeout, call_timeout=args.call_timeout, run_calls=sandbox.run)
     bar = tqdm(total=len(session.tests), desc="checking", unit="item", leave=False, file=sys.stderr, disable=None)
-    with bar:
+    with bar, sandbox:
         session.progress = bar
         code, output = run_pytest(session, verbose=args.verbose)
     if args.verbose:
