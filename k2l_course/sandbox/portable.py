@@ -152,8 +152,9 @@ class PortableSandbox:
             if self.memory == "rlimit"
             else "a memory limit (the child is stopped beyond it)"
         )
+        why = "chosen with --sandbox / K2L_SANDBOX" if linux_sandbox_available() else "the Linux sandbox does not run here"
         return (
-            "sandbox: portable (the Linux sandbox does not run here): your code runs in a separate Python process "
+            f"sandbox: portable ({why}): your code runs in a separate Python process "
             f"with time limits, capped output and {memory}, as your own user"
         )
 
