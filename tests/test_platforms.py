@@ -86,3 +86,24 @@ def test_student_environment_builds_and_passes_the_student_tests(version):
     )  # fmt: skip
     assert tests.returncode == 0, tests.stdout[-5000:] + tests.stderr[-2000:]
     assert " passed" in tests.stdout and " failed" not in tests.stdout
+
+
+def test_bootstrap_allows_the_student_job_on_every_claimed_python_and_the_rest_on_3_11_only(monkeypatch):
+    bootstrap = _bootstrap()
+    for version in [(3, 11), (3, 12)]:
+        monkeypatch.setattr(bootstrap.sys, "version_info", version + (0, "final", 0))
+        bootstrap.require_python("student")
+    monkeypatch.setattr(bootstrap.sys, "version_info", (3, 12, 0, "final", 0))
+    with pytest.raises(SystemExit, match="needs Python 3.11.*bootstrap.py student"):
+        bootstrap.require_python("book")
+    monkeypatch.setattr(bootstrap.sys, "version_info", (3, 13, 0, "final", 0))
+    with pytest.raises(SystemExit, match="locked for Python 3.11 and 3.12, but this is Python 3.13"):
+        bootstrap.require_python("student")
+
+
+def test_pip_check_lines_about_the_full_course_only_are_expected():
+    bootstrap = _bootstrap()
+    assert bootstrap._names_full_only("k2l-course 0.1.0 requires tensorflow, which is not installed.")
+    assert bootstrap._names_full_only("k2l-course 0.1.0 has requirement numpy==1.24.3, but you have numpy 1.26.4.")
+    assert not bootstrap._names_full_only("k2l-course 0.1.0 requires scipy, which is not installed.")
+    assert not bootstrap._names_full_only("nengo-loihi 1.1.0 requires tensorflow, which is not installed.")
