@@ -446,6 +446,7 @@ class _Run:
         for note in problems:
             if note not in self.notes:
                 self.notes.append(note)
+        self._note_refused(report.get("refused") if isinstance(report, dict) else None)
         if report.get("syntax"):
             self.flags.add("syntax-error")
         if report.get("memory"):
@@ -466,6 +467,7 @@ class _Run:
                 self.flags.add("memory")
             if header.get("timeout") is True:
                 self.flags.add("timeout")
+            self._note_refused(header.get("refused"))
             if header.get("ok") is True:
                 try:
                     self.set(current, True, wire.decode(header.get("tree"), blobs), None, seconds)
@@ -476,6 +478,15 @@ class _Run:
                 self.set(current, False, None, str(error)[:2000] if error else "failed", seconds)
         except ValueError as problem:
             self.set(current, False, None, f"sent a malformed result ({problem})", seconds)
+
+    def _note_refused(self, names):
+        """Note once each forbidden name the child says it refused (only names we gave it count)."""
+        forbidden = self.request.get("forbidden") or {}
+        for name in names if isinstance(names, list) else []:
+            reason = forbidden.get(name) if isinstance(name, str) else None
+            note = f"refused: {name} ({reason})"
+            if reason is not None and note not in self.notes:
+                self.notes.append(note)
 
     def _after(self, child, killed_for, phase, current, start):
         """What the end of a child means (as the Linux sandbox's supervisor decides it)."""
@@ -556,6 +567,7 @@ def child_main():
     sys.stderr.reconfigure(errors="backslashreplace", line_buffering=True)
     sys.argv[:] = [request["name"]]
     module, report = loader.load(request["path"], request["name"])
+    report["refused"] = list(REFUSED)
     connection.send_bytes(b"L" + _dumps(report).encode())
     if report["fatal"]:
         return
@@ -594,9 +606,12 @@ def _call(loader, module, display_name, index, function_name, kwargs, hidden):
         except RecursionError as error:
             header["error"] = loader._describe(error, display_name)
         except BaseException as error:
-            header["error"] = f"raised {loader._describe(error, display_name)}"
+            message = str(error)
+            refused = message.startswith("refused:")
+            header["error"] = message[:2000] if refused else f"raised {loader._describe(error, display_name)}"
         finally:
             sys.stdout, sys.stderr = saved
+    header["refused"] = list(REFUSED)
     try:
         return wire.pack_outcome(header, blobs)
     except (ValueError, TypeError, MemoryError) as error:
@@ -634,7 +649,8 @@ class _Refuser:
     def find_spec(self, name, path=None, target=None):
         for refused, reason in self.modules.items():
             if name == refused or name.startswith(refused + "."):
-                raise ImportError(f"refused: {refused}: {reason}")
+                _note(refused)
+                raise ImportError(f"refused: {refused} ({reason})")
         return None
 
 
@@ -645,8 +661,32 @@ ALWAYS_REFUSED = {
 }
 
 
+#: Names refused to student code so far (the Linux sandbox's guard keeps its own list).
+REFUSED = []
+
+
+def _note(name):
+    if name not in REFUSED:
+        REFUSED.append(name)
+
+
 def _refuse(forbidden):
-    """Refuse forbidden modules and callables from here on (best effort; see the Linux sandbox for the full rule)."""
+    """Refuse the course, the solutions and the forbidden names from here on.
+
+    Uses the Linux sandbox's own guard (:mod:`k2l_course.sandbox.guard`, pure
+    Python) where this checkout has it, so both sandboxes refuse alike;
+    otherwise a simpler import hook that refuses modules and replaces
+    forbidden callables when their module is imported.
+    """
+    global REFUSED
+    try:
+        from k2l_course.sandbox import guard
+    except ImportError:
+        guard = None
+    if guard is not None and hasattr(guard, "install"):
+        guard.install(forbidden)
+        REFUSED = guard.REFUSED
+        return
     import importlib.util
 
     modules = dict(ALWAYS_REFUSED)
@@ -674,7 +714,8 @@ def _refuse(forbidden):
 
 def _refused(name, reason):
     def refused(*args, **kwargs):
-        raise RuntimeError(f"refused: {name}: {reason}")
+        _note(name)
+        raise ImportError(f"refused: {name} ({reason})")
 
     refused.__name__ = name.rpartition(".")[2]
     return refused
