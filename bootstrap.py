@@ -6,21 +6,45 @@ Usage::
     python3.11 bootstrap.py test        # run the test suite
     python3.11 bootstrap.py reproduce   # k2l reproduce: the seed's pipeline at full size
     python3.11 bootstrap.py k2l ARGS    # any k2l command, e.g. "k2l check"
+    python3.X bootstrap.py student      # the student environment (any claimed Python)
 
-It needs only Python 3.11 and access to the package registries. It creates
-``.venv`` beside this file, installs exactly the hash-locked set in
-``requirements/lock.txt`` plus the course package, verifies it with
-``pip check``, and reinstalls only when the lock or pyproject.toml changed.
+It needs only Python and access to the package registries. The full course
+(book, tests, grader) needs Python 3.11: it creates ``.venv`` beside this
+file, installs exactly the hash-locked set in ``requirements/lock.txt`` plus
+the course package, verifies it with ``pip check``, and reinstalls only when
+the lock or pyproject.toml changed.
+
+``student`` makes ``.venv-student`` with the Python that runs this file
+(3.11 or 3.12) from ``requirements/student.txt``: the exercises and
+``k2l check`` without TensorFlow or nengo-dl, on Linux, macOS and Windows.
+``student ARGS`` then runs ``k2l ARGS`` in it.
 """
 
 import sys
 
-if sys.version_info[:2] != (3, 11):
-    sys.exit(
-        "k2l needs Python 3.11 (its nengo-loihi / TensorFlow 2.12 stack installs on no other), "
-        "but this is Python %d.%d: install Python 3.11 and run 'python3.11 bootstrap.py ...'."
-        % sys.version_info[:2]
-    )
+#: The full course's stack (TensorFlow 2.12, nengo-dl 3.6) installs on this Python only.
+FULL_PYTHON = (3, 11)
+#: Pythons the student lock is resolved and tested for (tests/test_student_lock.py).
+STUDENT_PYTHONS = ((3, 11), (3, 12))
+
+
+def require_python(job):
+    """Exit with a clear message when this Python cannot run ``job``."""
+    here = sys.version_info[:2]
+    if job == "student":
+        if here not in STUDENT_PYTHONS:
+            sys.exit(
+                "the student environment is locked for Python %s, but this is Python %d.%d: "
+                "run 'python3.12 bootstrap.py student' (or python3.11)"
+                % (" and ".join("%d.%d" % v for v in STUDENT_PYTHONS), here[0], here[1])
+            )
+    elif here != FULL_PYTHON:
+        sys.exit(
+            "k2l needs Python 3.11 (its nengo-loihi / TensorFlow 2.12 stack installs on no other), "
+            "but this is Python %d.%d: install Python 3.11 and run 'python3.11 bootstrap.py ...' "
+            "(students: 'python3.12 bootstrap.py student' needs no TensorFlow)." % here
+        )
+
 
 import hashlib  # noqa: E402
 import os  # noqa: E402
@@ -33,6 +57,23 @@ VENV = Path(os.environ.get("K2L_VENV", ROOT / ".venv"))
 LOCK = ROOT / "requirements" / "lock.txt"
 STAMP = VENV / ".k2l-installed"
 BIN = VENV / "bin"
+
+STUDENT_VENV = Path(os.environ.get("K2L_STUDENT_VENV", ROOT / ".venv-student"))
+STUDENT_LOCK = ROOT / "requirements" / "student.txt"
+#: What the course package declares for the full course only (absent from the
+#: student environment), or pins exactly for the full stack's sake (numpy 1.24.3
+#: has no wheel for Python 3.12; IPython is capped for TensorFlow's
+#: typing-extensions): ``pip check`` reporting these about k2l-course is expected.
+FULL_ONLY = (
+    "tensorflow", "keras", "nengo-dl", "nengo-extras", "sphinx", "myst-nb", "sphinx-book-theme",
+    "sphinx-copybutton", "sphinx-design", "jupyter-cache", "playwright", "numpy", "ipython",
+)  # fmt: skip
+#: Modules imported to prove the student environment works (and never TensorFlow).
+STUDENT_IMPORTS = (
+    "numpy", "scipy", "matplotlib", "nengo", "nengo_loihi", "tqdm", "nbformat", "nbclient", "jupyterlab",
+    "pytest", "k2l_course.cli", "k2l_course.checking", "k2l_course.checks", "k2l_course.sandbox.portable",
+    "k2l_course.notebook_check",
+)  # fmt: skip
 
 
 def say(message):
@@ -80,11 +121,104 @@ def ensure_chromium():
             "the browser test will be skipped; install it with 'sudo apt-get install chromium'.")
 
 
+def venv_bin(venv):
+    """The venv's scripts folder: ``bin``, or ``Scripts`` on Windows."""
+    return Path(venv) / ("Scripts" if os.name == "nt" else "bin")
+
+
+def venv_python(venv):
+    return venv_bin(venv) / ("python.exe" if os.name == "nt" else "python")
+
+
+def ensure_student_environment():
+    """Create or update .venv-student so it holds exactly the student lock and the course package."""
+    python = venv_python(STUDENT_VENV)
+    stamp = STUDENT_VENV / ".k2l-installed"
+    h = hashlib.sha256(sys.version.encode())
+    for path in (STUDENT_LOCK, ROOT / "pyproject.toml"):
+        h.update(path.read_bytes())
+    wanted = h.hexdigest()
+    if stamp.exists() and stamp.read_text(encoding="utf-8").strip() == wanted and python.exists():
+        return python
+    if python.exists() and not stamp.exists():
+        say("%s is incomplete: starting it again" % STUDENT_VENV)
+        shutil.rmtree(STUDENT_VENV)
+    if not python.exists():
+        run(sys.executable, "-m", "venv", "--clear", STUDENT_VENV)
+    quiet = ["--quiet", "--disable-pip-version-check"]
+    run(python, "-m", "pip", "install", *quiet, "--require-hashes", "--no-deps", "-r", STUDENT_LOCK)
+    # The package declares the full stack (and Python 3.11) for the book and grader:
+    # its own dependencies are the lock, so none are installed with it.
+    run(python, "-m", "pip", "install", *quiet, "--no-deps", "--ignore-requires-python", "--editable", ROOT)
+    check_student_environment(python)
+    stamp.write_text(wanted + "\n", encoding="utf-8")
+    return python
+
+
+def check_student_environment(python):
+    """``pip check`` for the lock's own consistency, then the student path's imports.
+
+    ``pip check`` also lists what the course package declares for the full
+    course only (TensorFlow, the book's tools, the full stack's exact pins):
+    those lines about k2l-course are expected; any other problem fails.
+    """
+    done = subprocess.run([str(python), "-m", "pip", "check"], capture_output=True, text=True)
+    problems = [
+        line for line in done.stdout.splitlines()
+        if line.strip() and not line.lower().startswith("no broken requirements")
+        and not (line.startswith("k2l-course ") and _names_full_only(line))
+    ]  # fmt: skip
+    if problems:
+        sys.exit("[bootstrap] the student environment is inconsistent:\n" + "\n".join(problems))
+    say("pip check: the student lock is consistent (the full course's own requirements are left out on purpose)")
+    probe = (
+        "import importlib, sys; [importlib.import_module(m) for m in sys.argv[1:]]; "
+        "bad = sorted(m for m in ('tensorflow', 'nengo_dl', 'keras') if m in sys.modules); "
+        "sys.exit('imported ' + ', '.join(bad) if bad else 0)"
+    )
+    run(python, "-c", probe, *STUDENT_IMPORTS)
+
+
+def _names_full_only(line):
+    """Whether a ``pip check`` line is about the course package needing a full-course requirement."""
+    import re
+
+    match = re.match(r"k2l-course \S+ (?:requires|has requirement) ([A-Za-z0-9._-]+)", line)
+    return bool(match) and re.sub(r"[-_.]+", "-", match.group(1)).lower() in FULL_ONLY
+
+
+def student(rest):
+    """``bootstrap.py student [K2L ARGS]``: set up .venv-student; run ``k2l ARGS`` there if given."""
+    ensure_student_environment()
+    scripts = venv_bin(STUDENT_VENV)
+    k2l = scripts / ("k2l.exe" if os.name == "nt" else "k2l")
+    if rest:
+        return subprocess.run([str(k2l), *rest], cwd=ROOT).returncode
+    jupyter = scripts / ("jupyter.exe" if os.name == "nt" else "jupyter")
+    try:
+        where = STUDENT_VENV.relative_to(Path.cwd())
+        jupyter, k2l = where / jupyter.relative_to(STUDENT_VENV), where / k2l.relative_to(STUDENT_VENV)
+    except ValueError:
+        pass
+    say("the student environment is ready: %s (Python %d.%d, no TensorFlow)" % ((STUDENT_VENV,) + sys.version_info[:2]))
+    print(
+        "\nOpen the exercises in JupyterLab (the last cell of each notebook checks it):\n"
+        "    %s lab %s\n"
+        "Check your answers from a terminal:\n"
+        "    %s check                  (every exercise in exercises/)\n"
+        "    %s check ch2_activation   (one exercise)\n" % (jupyter, Path("exercises"), k2l, k2l)
+    )
+    return 0
+
+
 def main(argv):
-    jobs = ("book", "test", "reproduce", "k2l", "setup")
+    jobs = ("book", "test", "reproduce", "k2l", "setup", "student")
     if not argv or argv[0] not in jobs:
         sys.exit("usage: python3.11 bootstrap.py {%s} [ARGS...]" % ",".join(jobs))
     job, rest = argv[0], argv[1:]
+    require_python(job)
+    if job == "student":
+        return student(rest)
     ensure_environment()
     os.environ.setdefault("K2L_CACHE", str(ROOT / ".k2l"))
     if job == "setup":

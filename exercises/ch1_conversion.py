@@ -111,3 +111,11 @@ if __name__ == "__main__":
     output[1, :, 0] = [1.0, 0.4, 0.1]
     output[1, :, 2] = [0.0, 0.5, 0.9]
     print(last_step_accuracy(output, np.array([1, 0])))  # 0.5
+
+# %% tags=["k2l-check"]
+# Check your answers: save this file (Ctrl+S / Cmd+S), then run this cell. It prints the
+# same report as `k2l check` in a terminal. (Graders skip this cell.)
+if __name__ == "__main__":
+    from k2l_course.notebook_check import check_this
+
+    check_this("ch1_conversion", globals())

@@ -117,3 +117,11 @@ if __name__ == "__main__":
     spikes = loihi_spikes(current)
     print(spikes.sum(axis=0) / (steps * 0.001), "Hz over", steps, "steps")
     print(loihi_rate(current[0]), "Hz from the formula")
+
+# %% tags=["k2l-check"]
+# Check your answers: save this file (Ctrl+S / Cmd+S), then run this cell. It prints the
+# same report as `k2l check` in a terminal. (Graders skip this cell.)
+if __name__ == "__main__":
+    from k2l_course.notebook_check import check_this
+
+    check_this("ch2_activation", globals())

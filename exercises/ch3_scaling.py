@@ -147,3 +147,11 @@ if __name__ == "__main__":
     a = np.array([0.5, 2.0, 5.0, 12.0])
     for s in (1, 10, 100, 400):
         print(s, scaled_layer_output(a, s))
+
+# %% tags=["k2l-check"]
+# Check your answers: save this file (Ctrl+S / Cmd+S), then run this cell. It prints the
+# same report as `k2l check` in a terminal. (Graders skip this cell.)
+if __name__ == "__main__":
+    from k2l_course.notebook_check import check_this
+
+    check_this("ch3_scaling", globals())

@@ -99,3 +99,11 @@ def rate_penalty(rates, min_rate, max_rate):
 # %%
 if __name__ == "__main__":
     print(rate_penalty(np.array([50.0, 150.0, 300.0]), min_rate=100.0, max_rate=250.0))  # 2500.0
+
+# %% tags=["k2l-check"]
+# Check your answers: save this file (Ctrl+S / Cmd+S), then run this cell. It prints the
+# same report as `k2l check` in a terminal. (Graders skip this cell.)
+if __name__ == "__main__":
+    from k2l_course.notebook_check import check_this
+
+    check_this("ch4_training", globals())

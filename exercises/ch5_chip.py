@@ -136,3 +136,11 @@ if __name__ == "__main__":
     output[3:, 4] = [0.8, 0.3, 0.1]
     output[3:, 7] = [0.1, 0.5, 0.9]
     print(presentation_predictions(output, 3))  # [4 7]
+
+# %% tags=["k2l-check"]
+# Check your answers: save this file (Ctrl+S / Cmd+S), then run this cell. It prints the
+# same report as `k2l check` in a terminal. (Graders skip this cell.)
+if __name__ == "__main__":
+    from k2l_course.notebook_check import check_this
+
+    check_this("ch5_chip", globals())

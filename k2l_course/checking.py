@@ -238,6 +238,11 @@ def add_arguments(parser):
         help="seconds for one call of a function (default %(default)g)",
     )  # fmt: skip
     parser.add_argument("-v", "--verbose", action="store_true", help="also show what your code printed")
+    parser.add_argument(
+        "--sandbox", choices=("auto", "linux", "portable"), default=None,
+        help="where your code runs: the Linux sandbox, or the portable one (Windows, macOS); "
+        "default: $K2L_SANDBOX, else auto (the Linux sandbox on Linux)",
+    )  # fmt: skip
 
 
 def _split_positionals(args):
@@ -260,12 +265,20 @@ def run(args):
         return 2
     from tqdm.auto import tqdm
 
-    from k2l_course.sandbox import SandboxError
+    from k2l_course.sandbox import SandboxError, portable
 
+    try:
+        sandbox = portable.choose(args.sandbox)
+    except ValueError as error:
+        print(planning.safe_text(f"k2l check: {error}"), file=sys.stderr)
+        return 2
     files = len({t.path for t in targets})
     try:
-        with tqdm(total=files, desc="checking", unit="file", leave=False, file=sys.stderr, disable=None) as bar:
-            results = check(targets, timeout=args.timeout, call_timeout=args.call_timeout, progress=bar)
+        with sandbox.start(), tqdm(total=files, desc="checking", unit="file", leave=False, file=sys.stderr,
+                                   disable=None) as bar:  # fmt: skip
+            print(sandbox.describe(), flush=True)
+            results = check(targets, run=sandbox.run, timeout=args.timeout, call_timeout=args.call_timeout,
+                            progress=bar)  # fmt: skip
     except SandboxError as error:
         print(planning.safe_text(f"k2l check: the sandbox failed: {error}"), file=sys.stderr)
         return 3

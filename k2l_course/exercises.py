@@ -13,6 +13,10 @@ of :data:`k2l_course.checks.EXERCISES`:
     points, taken from the checks;
 ``exercises/<id>.ipynb``
     the same cells as a Jupyter notebook (no outputs);
+
+both end with the checking cell (:func:`check_cell`, tagged ``k2l-check``):
+run in the notebook (or as a script) it prints the ``k2l check`` report of the
+saved file; graders skip it;
 ``exercises/README.md``
     the list of exercises, their points and how to check them.
 
@@ -49,10 +53,15 @@ class ExerciseSourceError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Cell:
-    """One notebook cell: ``kind`` is ``"code"`` or ``"markdown"``; ``source`` without comment marks."""
+    """One notebook cell: ``kind`` is ``"code"`` or ``"markdown"``; ``source`` without comment marks.
+
+    ``tags`` are the cell's metadata tags (``# %% tags=["k2l-check"]`` in
+    jupytext's percent format).
+    """
 
     kind: str
     source: str
+    tags: tuple = ()
 
 
 def repository_root():
@@ -149,7 +158,7 @@ def parse_cells(text, filename="<exercise>"):
         before the first cell marker.
     """
     cells = []
-    kind, lines, start = None, [], 1
+    kind, lines, start, tags = None, [], 1, ()
     # A final marker flushes the last cell (the cell it opens is dropped).
     for number, line in enumerate(text.split("\n") + ["# %%"], start=1):
         match = _MARKER.match(line)
@@ -160,13 +169,32 @@ def parse_cells(text, filename="<exercise>"):
             if any(content.strip() for _, content in lines):
                 raise ExerciseSourceError(f"{filename}:{lines[0][0]}: code before the first '# %%' cell marker")
         else:
-            cells.append(_cell(kind, lines, filename, start))
+            cells.append(_cell(kind, lines, filename, start, tags))
         kind = "markdown" if match["markdown"] else "code"
+        tags = _tags(match["rest"], filename, number)
         lines, start = [], number
     return cells
 
 
-def _cell(kind, lines, filename, start):
+def _tags(rest, filename, number):
+    """The tags of a cell marker's options (``tags=["a", "b"]``); no other option is used."""
+    rest = rest.strip()
+    if not rest:
+        return ()
+    if not rest.startswith("tags="):
+        raise ExerciseSourceError(f"{filename}:{number}: unknown cell option {rest!r} (only tags=[...])")
+    import json
+
+    try:
+        tags = json.loads(rest[len("tags="):])
+    except ValueError:
+        tags = None
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise ExerciseSourceError(f"{filename}:{number}: cell tags must be a JSON list of strings")
+    return tuple(tags)
+
+
+def _cell(kind, lines, filename, start, tags=()):
     if kind == "markdown":
         text = []
         for number, line in lines:
@@ -179,7 +207,7 @@ def _cell(kind, lines, filename, start):
         source = "\n".join(text)
     else:
         source = "\n".join(line for _, line in lines)
-    return Cell(kind, source.strip("\n"))
+    return Cell(kind, source.strip("\n"), tuple(tags))
 
 
 def format_cells(cells):
@@ -190,7 +218,8 @@ def format_cells(cells):
             body = "\n".join(f"# {line}" if line else "#" for line in cell.source.split("\n"))
             parts.append(f"# %% [markdown]\n{body}")
         else:
-            parts.append(f"# %%\n{cell.source}")
+            options = " tags=[" + ", ".join(f'"{tag}"' for tag in cell.tags) + "]" if cell.tags else ""
+            parts.append(f"# %%{options}\n{cell.source}")
     return "\n\n".join(parts) + "\n"
 
 
@@ -204,6 +233,8 @@ def notebook_json(cells, exercise):
             new = nbformat.v4.new_markdown_cell(cell.source)
         else:
             new = nbformat.v4.new_code_cell(cell.source)
+        if cell.tags:
+            new["metadata"]["tags"] = list(cell.tags)
         new["id"] = f"{exercise}-{index:02d}"
         notebook.cells.append(new)
     nbformat.validate(notebook)
@@ -229,6 +260,27 @@ def grading_cell(exercise):
     )
 
 
+def check_cell(exercise):
+    """The last cell of every exercise: check this file as ``k2l check`` does.
+
+    In a notebook it checks the saved notebook (and says so when it has
+    unsaved changes); run as a script, the script itself. Tagged
+    ``k2l-check`` (graders skip it), and it runs only as ``__main__``, never
+    when a checker loads the file. See :mod:`k2l_course.notebook_check`.
+    """
+    from k2l_course.notebook_check import TAG
+
+    return Cell(
+        "code",
+        "# Check your answers: save this file (Ctrl+S / Cmd+S), then run this cell. It prints the\n"
+        "# same report as `k2l check` in a terminal. (Graders skip this cell.)\n"
+        'if __name__ == "__main__":\n'
+        "    from k2l_course.notebook_check import check_this\n\n"
+        f'    check_this("{exercise}", globals())',
+        (TAG,),
+    )
+
+
 def _points(value):
     return f"{value:g}"
 
@@ -240,7 +292,7 @@ def exercise_files(solution_path, exercise):
     cells = parse_cells(stub_source(text, filename), filename)
     if not cells or cells[0].kind != "markdown":
         raise ExerciseSourceError(f"{filename}: the first cell should be the exercise's markdown introduction")
-    cells = [cells[0], grading_cell(exercise)] + cells[1:]
+    cells = [cells[0], grading_cell(exercise)] + cells[1:] + [check_cell(exercise)]
     return format_cells(cells), notebook_json(cells, exercise)
 
 
