@@ -30,7 +30,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from k2l_course.quiet import import_stack  # noqa: E402
+from k2l_course.stack import import_stack  # noqa: E402
 
 PRESENTATION_STEPS = 30
 

@@ -54,7 +54,7 @@ sys.path.insert(0, str(REPO / "tests" / "classes"))
 import course  # noqa: E402
 
 from k2l_course import grading  # noqa: E402
-from k2l_course.quiet import import_stack  # noqa: E402
+from k2l_course.stack import import_stack  # noqa: E402
 from k2l_course.sandbox import Sandbox  # noqa: E402
 
 STACK = ("tensorflow", "nengo", "nengo_dl", "nengo_loihi")
