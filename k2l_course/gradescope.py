@@ -40,6 +40,8 @@ import time
 import zipfile
 from pathlib import Path
 
+from k2l_course.sandbox import Limits
+
 #: Where setup.sh installs everything (world-readable).
 PREFIX = "/opt/k2l"
 #: The uv release setup.sh installs (pinned, like everything else).
@@ -125,7 +127,8 @@ def _add_tree(archive, folder, prefix):
         _add_file(archive, f"{prefix}/{path.relative_to(folder).as_posix()}", path.read_bytes())
 
 
-def write_bundle(out, hidden_dir=None, timeout=60.0, call_timeout=10.0, memory_mb=2048, seed=None):
+def write_bundle(out, hidden_dir=None, timeout=Limits.timeout, call_timeout=Limits.call_timeout, memory_mb=Limits.memory_mb,
+                 seed=None):  # fmt: skip
     """Write the Gradescope autograder zip.
 
     Parameters
@@ -257,9 +260,12 @@ def add_arguments(parser):
     """Options of ``k2l gradescope-bundle``."""
     parser.add_argument("out", metavar="OUT.zip", help="the autograder zip to write")
     parser.add_argument("--hidden-checks", metavar="DIR", help="folder of extra checks to include (students never see them)")
-    parser.add_argument("--timeout", type=float, default=60.0, metavar="S", help="seconds per submission file (default 60)")
-    parser.add_argument("--call-timeout", type=float, default=10.0, metavar="S", help="seconds per call (default 10)")
-    parser.add_argument("--memory", type=int, default=2048, metavar="MB", help="memory per submission (default 2048)")
+    parser.add_argument("--timeout", type=float, default=Limits.timeout, metavar="S",
+                        help="seconds for each student's whole submission (default %(default)g)")  # fmt: skip
+    parser.add_argument("--call-timeout", type=float, default=Limits.call_timeout, metavar="S",
+                        help="seconds per call (default %(default)g)")  # fmt: skip
+    parser.add_argument("--memory", type=int, default=Limits.memory_mb, metavar="MB",
+                        help="memory per submission (default %(default)d)")  # fmt: skip
     parser.add_argument("--seed", type=int, metavar="N", help="seed of the graded cases (default: random)")
 
 

@@ -73,7 +73,7 @@ from pathlib import Path
 
 from k2l_course import planning
 from k2l_course.checks import runner
-from k2l_course.sandbox import Sandbox, SandboxError, wire
+from k2l_course.sandbox import Limits, Sandbox, SandboxError, wire
 
 SUFFIXES = planning.SUFFIXES
 #: Status of a student, from worst to best (the gradebook shows the worst).
@@ -275,15 +275,6 @@ def new_seed():
 
 
 # --- grading one student -----------------------------------------------------
-
-
-@dataclass
-class Limits:
-    """Per-student limits: ``timeout`` is the student's whole budget."""
-
-    timeout: float = runner.TIMEOUT
-    memory_mb: int = runner.MEMORY_MB
-    call_timeout: float = runner.CALL_TIMEOUT
 
 
 def fingerprint(listing, cases, limits):

@@ -19,10 +19,10 @@ from __future__ import annotations
 import dataclasses
 import threading
 
-#: Defaults of a student's check: the whole file, one call, and its memory.
-TIMEOUT = 60.0
-CALL_TIMEOUT = 10.0
-MEMORY_MB = 2048
+from k2l_course.sandbox import Limits
+
+#: The default limits (one place: :class:`k2l_course.sandbox.Limits`).
+TIMEOUT, CALL_TIMEOUT, MEMORY_MB = Limits.timeout, Limits.call_timeout, Limits.memory_mb
 
 
 @dataclasses.dataclass
@@ -153,7 +153,7 @@ def run_file(run, path, items, cases, *, timeout=TIMEOUT, call_timeout=CALL_TIME
     run : callable
         ``run(path, calls, timeout=, memory_mb=, call_timeout=[, forbidden=])``:
         :meth:`Sandbox.run <k2l_course.sandbox.Sandbox.run>` or
-        :func:`~k2l_course.sandbox.run_calls`.
+        :meth:`~k2l_course.sandbox.Sandbox.run`.
     path : path-like
     items : list of Item
     cases : list of list of dict

@@ -1,8 +1,8 @@
 """Run untrusted student code in an isolated child and call its functions.
 
 The grader (``k2l grade``) and the student's checker (``k2l check``) both use
-:func:`run_calls` (or a :class:`Sandbox` kept open for a whole batch): the
-student's ``.py`` or ``.ipynb`` is loaded in a separate, isolated process,
+:class:`Sandbox`, kept open for a whole batch (``k2l check`` keeps one per
+process: :func:`k2l_course.checks.runner.shared_run`): the student's ``.py`` or ``.ipynb`` is loaded in a separate, isolated process,
 each :class:`Call` is made there, and only plain data comes back
 (:mod:`k2l_course.sandbox.wire`: NumPy arrays, numbers, strings, bools,
 None and lists/tuples/dicts of those; never pickle). The trusted process
@@ -28,16 +28,16 @@ a server starts), so ``import k2l_course.sandbox`` works on every OS.
 
 Example
 -------
->>> from k2l_course.sandbox import Call, run_calls
->>> result = run_calls("alice/ch2_activation.py",
-...                    [Call("loihi_rate", {"current": [0.5, 2.0], "dt": 0.001})])
+>>> from k2l_course.sandbox import Call, Sandbox
+>>> with Sandbox().start() as sandbox:  # doctest: +SKIP
+...     result = sandbox.run("alice/ch2_activation.py",
+...                          [Call("loihi_rate", {"current": [0.5, 2.0], "dt": 0.001})])
 >>> result.status, result.outcomes[0].value  # doctest: +SKIP
 ('ok', array([...]))
 """
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
 import queue
@@ -51,7 +51,7 @@ from pathlib import Path
 
 from k2l_course.sandbox import wire
 
-__all__ = ["Call", "Outcome", "SandboxResult", "Sandbox", "SandboxError", "run_calls", "STATUSES",
+__all__ = ["Limits", "Call", "Outcome", "SandboxResult", "Sandbox", "SandboxError", "STATUSES",
            "MAX_SUBMISSION_BYTES", "defined_functions", "read_submission"]  # fmt: skip
 
 #: Every status a run can end with, best first.
@@ -62,6 +62,25 @@ MAX_SUBMISSION_BYTES = 20 * 2**20
 
 #: Default uid of the first sandboxed child (see :mod:`k2l_course.sandbox.isolation`).
 DEFAULT_UID_BASE = 64100
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one submission may use: the defaults of ``k2l check``, ``k2l grade`` and the Gradescope bundle.
+
+    Attributes
+    ----------
+    timeout : float
+        Wall-clock seconds for the whole submission (the grader shares it among a student's files).
+    memory_mb : int
+        Memory it may hold (MB).
+    call_timeout : float
+        Seconds one call of a student's function may take.
+    """
+
+    timeout: float = 60.0
+    memory_mb: int = 2048
+    call_timeout: float = 10.0
 
 
 @dataclass
@@ -387,7 +406,8 @@ class Sandbox:
 
     # -- running -------------------------------------------------------------------
 
-    def run(self, path, calls, timeout=60, memory_mb=2048, call_timeout=10, output_limit=64 * 1024, forbidden=None):
+    def run(self, path, calls, timeout=Limits.timeout, memory_mb=Limits.memory_mb, call_timeout=Limits.call_timeout,
+            output_limit=64 * 1024, forbidden=None):  # fmt: skip
         """Load ``path`` in a sandboxed child and make ``calls`` there.
 
         Parameters
@@ -609,24 +629,3 @@ def defined_functions(path, timeout=20, memory_mb=1024):
     return frozenset(name for name in names if type(name) is str and name.isidentifier())
 
 
-_shared = None
-_shared_lock = threading.Lock()
-
-
-def run_calls(path, calls, timeout=60, memory_mb=2048, call_timeout=10):
-    """Run ``calls`` on the student's file ``path`` in an isolated child.
-
-    A sandbox server is started on first use and kept for the process's
-    lifetime, so repeated calls (one per exercise) pay its start-up once.
-    See :meth:`Sandbox.run` for the parameters.
-
-    Returns
-    -------
-    SandboxResult
-    """
-    global _shared
-    with _shared_lock:
-        if _shared is None or _shared.process is None or _shared.process.poll() is not None:
-            _shared = Sandbox().start()
-            atexit.register(_shared.close)
-    return _shared.run(path, calls, timeout=timeout, memory_mb=memory_mb, call_timeout=call_timeout)

@@ -42,7 +42,7 @@ import threading
 import time
 from pathlib import Path
 
-from k2l_course.sandbox import wire
+from k2l_course.sandbox import Limits, guard, wire
 
 #: The child's own JSON encoder, bound before student code could replace ``json.dumps``.
 _dumps = json.dumps
@@ -158,7 +158,8 @@ class PortableSandbox:
             f"with time limits, capped output and {memory}, as your own user"
         )
 
-    def run(self, path, calls, *, timeout=60, memory_mb=2048, call_timeout=10, forbidden=None, output_limit=64 * 1024):
+    def run(self, path, calls, *, timeout=Limits.timeout, memory_mb=Limits.memory_mb, call_timeout=Limits.call_timeout,
+            forbidden=None, output_limit=64 * 1024):  # fmt: skip
         """Load ``path`` in a child process and make ``calls`` there.
 
         Parameters are those of :meth:`k2l_course.sandbox.Sandbox.run`;
@@ -562,12 +563,12 @@ def child_main():
 
     _limit_memory(request.get("memory_mb"))
     connection.send_bytes(b"B" + _dumps({"rss": _resident_bytes()}).encode())
-    _refuse(request.get("forbidden") or {})
+    guard.install(request.get("forbidden") or {})  # as the Linux sandbox refuses them
     sys.stdout.reconfigure(errors="backslashreplace", line_buffering=True)
     sys.stderr.reconfigure(errors="backslashreplace", line_buffering=True)
     sys.argv[:] = [request["name"]]
     module, report = loader.load(request["path"], request["name"])
-    report["refused"] = list(REFUSED)
+    report["refused"] = list(guard.REFUSED)
     connection.send_bytes(b"L" + _dumps(report).encode())
     if report["fatal"]:
         return
@@ -611,7 +612,7 @@ def _call(loader, module, display_name, index, function_name, kwargs, hidden):
             header["error"] = message[:2000] if refused else f"raised {loader._describe(error, display_name)}"
         finally:
             sys.stdout, sys.stderr = saved
-    header["refused"] = list(REFUSED)
+    header["refused"] = list(guard.REFUSED)
     try:
         return wire.pack_outcome(header, blobs)
     except (ValueError, TypeError, MemoryError) as error:
@@ -640,126 +641,3 @@ def _limit_memory(memory_mb):
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-class _Refuser:
-    """A meta-path finder that refuses forbidden modules and the course's own packages."""
-
-    def __init__(self, modules):
-        self.modules = modules
-
-    def find_spec(self, name, path=None, target=None):
-        for refused, reason in self.modules.items():
-            if name == refused or name.startswith(refused + "."):
-                _note(refused)
-                raise ImportError(f"refused: {refused} ({reason})")
-        return None
-
-
-#: Never importable by student code (the course library, its checks and references; the solutions).
-ALWAYS_REFUSED = {
-    "k2l_course": "the course's own library (with the checks' references) is not available to your code",
-    "solutions": "the solutions are not available to your code",
-}
-
-
-#: Names refused to student code so far (the Linux sandbox's guard keeps its own list).
-REFUSED = []
-
-
-def _note(name):
-    if name not in REFUSED:
-        REFUSED.append(name)
-
-
-def _refuse(forbidden):
-    """Refuse the course, the solutions and the forbidden names from here on.
-
-    Uses the Linux sandbox's own guard (:mod:`k2l_course.sandbox.guard`, pure
-    Python) where this checkout has it, so both sandboxes refuse alike;
-    otherwise a simpler import hook that refuses modules and replaces
-    forbidden callables when their module is imported.
-    """
-    global REFUSED
-    try:
-        from k2l_course.sandbox import guard
-    except ImportError:
-        guard = None
-    if guard is not None and hasattr(guard, "install"):
-        guard.install(forbidden)
-        REFUSED = guard.REFUSED
-        return
-    import importlib.util
-
-    modules = dict(ALWAYS_REFUSED)
-    attributes = {}
-    for name, reason in forbidden.items():
-        parent, _, attribute = name.rpartition(".")
-        is_module = False
-        try:
-            is_module = importlib.util.find_spec(name) is not None
-        except (ImportError, ValueError):
-            pass
-        if is_module or not parent:
-            modules[name] = reason
-        else:
-            attributes.setdefault(parent, {})[attribute] = (name, reason)
-    for name in [n for n in sys.modules if any(n == m or n.startswith(m + ".") for m in modules)]:
-        del sys.modules[name]
-    sys.meta_path.insert(0, _Refuser(modules))
-    if attributes:
-        sys.meta_path.insert(1, _AttributeRefuser(attributes))
-        for parent in attributes:
-            if parent in sys.modules:
-                _AttributeRefuser.patch(sys.modules[parent], attributes[parent])
-
-
-def _refused(name, reason):
-    def refused(*args, **kwargs):
-        _note(name)
-        raise ImportError(f"refused: {name} ({reason})")
-
-    refused.__name__ = name.rpartition(".")[2]
-    return refused
-
-
-class _AttributeRefuser:
-    """Replaces forbidden callables by ones that raise ``refused: ...`` when their module is imported."""
-
-    def __init__(self, attributes):
-        self.attributes = attributes
-
-    @staticmethod
-    def patch(module, names):
-        for attribute, (name, reason) in names.items():
-            if hasattr(module, attribute):
-                setattr(module, attribute, _refused(name, reason))
-
-    def find_spec(self, name, path=None, target=None):
-        if name not in self.attributes:
-            return None
-        import importlib.machinery
-
-        for finder in sys.meta_path:
-            if finder is self or isinstance(finder, _Refuser):
-                continue
-            spec = getattr(finder, "find_spec", lambda *a: None)(name, path, target)
-            if spec is not None:
-                break
-        else:
-            return None
-        spec.loader = _PatchingLoader(spec.loader, self.attributes[name])
-        return spec
-
-
-class _PatchingLoader:
-    """Runs a module's own loader, then refuses its forbidden attributes."""
-
-    def __init__(self, loader, names):
-        self.loader = loader
-        self.names = names
-
-    def create_module(self, spec):
-        return self.loader.create_module(spec) if hasattr(self.loader, "create_module") else None
-
-    def exec_module(self, module):
-        self.loader.exec_module(module)
-        _AttributeRefuser.patch(module, self.names)
