@@ -7,8 +7,9 @@ Build it with ``k2l book`` (see ``k2l_course/book.py``), which runs::
 The configuration sits at the repository root, the sources in ``book/``.
 Every chapter is a MyST notebook that myst-nb executes at build time
 (jupyter-cache "cache" mode: an unchanged chapter is not executed again).
-Nothing is fetched from the network at build time, and the pages load no
-script, style or font from another site.
+Nothing but the pinned npm packages of the pages' live-code script
+(``live/``, see ``k2l_course/live_assets.py``) is fetched at build time, and the
+pages load no script, style or font from another site.
 """
 
 import os

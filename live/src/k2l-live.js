@@ -81,7 +81,7 @@ class LiveCell {
     this.editor = document.createElement("textarea");
     this.editor.className = "k2l-live-editor";
     this.editor.spellcheck = false;
-    this.editor.value = this.source;
+    this.editor.defaultValue = this.source; // also its text, which finds the cell
     this.editor.rows = Math.max(1, this.source.split("\n").length);
     this.editor.setAttribute("aria-label", `code cell ${this.index + 1}`);
     this.editor.addEventListener("input", () => {
