@@ -121,11 +121,12 @@ def test_a_fresh_binder_environment_opens_a_chapter_as_a_notebook_and_runs_it(tm
     port, token = _free_port(), "binder-test-token"
     server = subprocess.Popen(
         [venv / "bin" / "jupyter", "server", f"--ServerApp.port={port}", "--ServerApp.ip=127.0.0.1",
-         "--ServerApp.open_browser=False", f"--ServerApp.root_dir={repo}"],
+         "--ServerApp.open_browser=False", f"--ServerApp.root_dir={repo}"]
+        + (["--ServerApp.allow_root=True"] if os.geteuid() == 0 else []),  # Binder runs as a user; CI may be root
         cwd=repo,
         env={**env, "JUPYTER_TOKEN": token},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=open(tmp_path / "jupyter-server.log", "w"),
     )
     try:
         url = f"http://127.0.0.1:{port}/api/contents/{CHAPTER}?type=notebook&content=1&token={token}"
@@ -136,7 +137,9 @@ def test_a_fresh_binder_environment_opens_a_chapter_as_a_notebook_and_runs_it(tm
                     model = json.load(response)
                 break
             except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, "the Binder Jupyter server did not start"
+                assert server.poll() is None and time.monotonic() < deadline, (
+                    "the Binder Jupyter server did not start:\n" + (tmp_path / "jupyter-server.log").read_text()[-3000:]
+                )
                 time.sleep(0.5)
     finally:
         server.terminate()

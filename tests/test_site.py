@@ -345,3 +345,37 @@ def test_without_k2l_serve_the_live_code_control_says_how_to_start_it(visit):
     status.filter(has_text="k2l serve").wait_for(timeout=15_000)
     assert not v.page.locator("textarea.k2l-live-editor").count(), "cells became editable without a kernel"
     assert not v.offsite, v.offsite
+
+
+# -- every other control of a chapter's header does what it says -------------------
+
+
+def test_header_buttons_of_a_chapter_work(visit):
+    """Download menu (notebook, source: test_internal_links_resolve; print), full screen,
+    colour mode, search: each click has its effect and no error."""
+    v = visit(f"{SEARCH_PAGE}.html")
+    page = v.page
+    page.wait_for_load_state("networkidle")
+    # print to PDF: the download menu's third entry calls the browser's print dialog
+    page.evaluate("window.print = () => { window.__k2lPrinted = true; }")
+    page.locator(".article-header-buttons button.dropdown-toggle").first.click()
+    page.locator("button.btn-download-pdf-button").click()
+    assert page.evaluate("window.__k2lPrinted === true"), "print to PDF did not print"
+    # full screen (headless Chromium may refuse the request itself; the button must not fail)
+    page.evaluate(
+        "document.documentElement.requestFullscreen = () => { window.__k2lFullscreen = true; return Promise.resolve(); }"
+    )
+    page.locator("button.btn-fullscreen-button").click()
+    assert page.evaluate("window.__k2lFullscreen === true"), "the full-screen button asked for nothing"
+    # colour mode: cycles auto -> light -> dark
+    before = page.evaluate("document.documentElement.dataset.mode")
+    page.locator("button.theme-switch-button:visible").first.click()
+    assert page.evaluate("document.documentElement.dataset.mode") != before, "colour mode unchanged"
+    # search: opens the search dialog, whose form goes to search.html (test_search_finds_a_term_from_chapter_2)
+    page.locator("button.search-button__button:visible").first.click()
+    dialog = page.locator("#pst-search-dialog")
+    dialog.wait_for(state="visible", timeout=10_000)
+    assert "search.html" in dialog.locator("form").get_attribute("action")
+    page.keyboard.press("Escape")
+    assert not v.errors, v.errors
+    assert not v.offsite, v.offsite
