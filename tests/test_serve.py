@@ -206,7 +206,10 @@ def open_chapter(browser, origin, offsite):
 
 
 def switch_live_code_on_and_run_the_comparison(page):
-    """Press the control, run the comparison cell; returns (seconds to its output, its output)."""
+    """Press the control, run the comparison cell.
+
+    Returns (seconds to the first live output, seconds to the comparison's output, its cell).
+    """
     start = time.perf_counter()
     page.locator("button.k2l-live-control").click()
     page.wait_for_selector("body.k2l-live-on", timeout=RUN_TIMEOUT_MS)
@@ -214,9 +217,11 @@ def switch_live_code_on_and_run_the_comparison(page):
     assert editor.count() == 1
     cell = page.locator("div.cell").filter(has=editor)
     cell.locator("button.k2l-live-run").click()
+    page.locator(".k2l-live-output > *").first.wait_for(timeout=RUN_TIMEOUT_MS)  # an earlier cell's, first
+    first = time.perf_counter() - start
     output = cell.locator(".k2l-live-output")
     output.filter(has_text="largest difference from nengo-loihi").wait_for(timeout=RUN_TIMEOUT_MS)
-    return time.perf_counter() - start, cell
+    return first, time.perf_counter() - start, cell
 
 
 @pytest.mark.slow
@@ -225,7 +230,7 @@ def test_live_code_runs_chapter_2_on_the_readers_kernel(browser, live):
     offsite = []
     context, page, errors = open_chapter(browser, origin, offsite)
     try:
-        seconds, cell = switch_live_code_on_and_run_the_comparison(page)
+        first_seconds, seconds, cell = switch_live_code_on_and_run_the_comparison(page)
         first_text = cell.locator(".k2l-live-output").inner_text()
         first = COMPARISON_OUTPUT.search(first_text)
         assert first, f"no comparison in the output: {first_text!r}"
@@ -250,7 +255,7 @@ def test_live_code_runs_chapter_2_on_the_readers_kernel(browser, live):
         assert not page.locator(".k2l-live-error").count(), page.locator(".k2l-live-error").first.inner_text()
         assert not errors, errors
         assert not offsite, f"requests to other sites: {offsite}"
-        print(f"\nlive code: {seconds:.1f} s from the control to the comparison's output")
+        print(f"\nlive code: from the control, {first_seconds:.1f} s to the first output, {seconds:.1f} s to the comparison's")
     finally:
         context.close()
 

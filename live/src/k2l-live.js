@@ -16,7 +16,7 @@
  * esbuild at book build time and served by the site itself.
  */
 
-import { KernelManager } from "@jupyterlab/services/lib/kernel";
+import { KernelAPI, KernelConnection } from "@jupyterlab/services/lib/kernel";
 import { ServerConnection } from "@jupyterlab/services/lib/serverconnection";
 
 const CONFIG_FILE = "k2l-live.json";
@@ -207,9 +207,10 @@ class LiveChapter {
         appendToken: true,
         init: { cache: "no-store", credentials: "omit" },
       });
-      this.kernels = new KernelManager({ serverSettings: settings });
       this.say("starting a Python kernel on your machine ...");
-      this.kernel = await this.kernels.startNew({ name: config.kernel || "python3" });
+      // One kernel for this page, without a manager polling the server's kernel list.
+      const model = await KernelAPI.startNew({ name: config.kernel || "python3" }, settings);
+      this.kernel = new KernelConnection({ model, serverSettings: settings });
       this.kernel.statusChanged.connect((_, state) => {
         document.body.dataset.k2lKernel = state;
       });
