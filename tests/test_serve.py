@@ -119,7 +119,8 @@ def live(site):  # noqa: F811
     status, _, body = request(origin + "/k2l-live.json")
     assert status == 200
     yield origin, json.loads(body), process
-    os.killpg(process.pid, signal.SIGTERM) if process.poll() is None else None
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)  # its own session: k2l serve and its Jupyter server
     process.wait(60)
 
 
