@@ -285,10 +285,16 @@ def _prose_links(chapter):
     return set(re.findall(r"https?://[^\s)>\]\"']+", text))
 
 
-def test_code_cells_have_copy_buttons(visit):
+def test_code_cells_have_copy_buttons_that_copy_the_code(visit, server):
     v = visit(f"{SEARCH_PAGE}.html")
     v.page.wait_for_selector("button.copybtn", state="attached", timeout=10_000)
     assert v.page.locator("button.copybtn").count() >= 3
+    v.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.rstrip("/"))
+    cell = v.page.locator("div.cell_input").first
+    cell.hover()
+    cell.locator("button.copybtn").click()
+    copied = v.page.evaluate("navigator.clipboard.readText()")
+    assert copied.strip() and copied.strip() == cell.locator("pre").inner_text().strip()
 
 
 def test_hints_are_dropdowns_closed_by_default(visit):
