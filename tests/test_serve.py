@@ -164,6 +164,30 @@ def test_the_site_answers_only_under_its_own_address(live):
 
 
 @pytest.mark.slow
+@pytest.mark.root
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="Linux's socket table")
+def test_another_user_on_this_machine_cannot_read_the_token(live):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to act as another user")
+    origin, _, _ = live
+    code = (
+        "import urllib.request, urllib.error, sys\n"
+        "try:\n"
+        f"    urllib.request.urlopen('{origin}/k2l-live.json', timeout=60); print('read')\n"
+        "except urllib.error.HTTPError as e:\n"
+        "    print(e.code)\n"
+    )
+    result = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-I", "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.stdout.strip() == "403", result.stdout + result.stderr
+    assert request(origin + "/k2l-live.json")[0] == 200, "its own user still reads it"
+
+
+@pytest.mark.slow
 def test_stopping_k2l_serve_stops_its_jupyter_server(site):  # noqa: F811
     process, origin = start_serve(site)
     config = json.loads(request(origin + "/k2l-live.json")[2])
