@@ -7,11 +7,13 @@ Build it with ``k2l book`` (see ``k2l_course/book.py``), which runs::
 The configuration sits at the repository root, the sources in ``book/``.
 Every chapter is a MyST notebook that myst-nb executes at build time
 (jupyter-cache "cache" mode: an unchanged chapter is not executed again).
-Nothing is fetched from the network at build time, and the pages load no
-script, style or font from another site.
+Nothing but the pinned npm packages of the pages' live-code script
+(``live/``, see ``k2l_course/live_assets.py``) is fetched at build time, and the
+pages load no script, style or font from another site.
 """
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -29,9 +31,11 @@ copyright = "the k2l course authors; text and code MIT, see the README for the s
 release = version = __version__
 language = "en"
 
-#: Where the course's repository is published (launch and repository buttons).
-#: Only used to build links; nothing is fetched from it.
-repository_url = os.environ.get("K2L_REPOSITORY_URL", "https://github.com/k2l-course/k2l")
+#: Where the course's repository is published, e.g. https://github.com/ORG/k2l: the
+#: one place that decides whether the pages offer the repository, edit and Binder
+#: buttons. Unset (the default), the site offers none of them, because none could
+#: work. Only used to build links; nothing is fetched from it.
+repository_url = os.environ.get("K2L_REPOSITORY_URL", "").strip().rstrip("/")
 repository_branch = os.environ.get("K2L_REPOSITORY_BRANCH", "main")
 
 extensions = [
@@ -94,24 +98,29 @@ html_last_updated_fmt = ""
 html_copy_source = True  # the ".md" download
 html_show_sourcelink = True
 html_theme_options = {
-    "repository_url": repository_url,
-    "repository_branch": repository_branch,
-    "path_to_docs": "book",
-    "use_repository_button": True,
     "use_download_button": True,  # .md source and the executed .ipynb
     "use_fullscreen_button": True,
     "home_page_in_toc": True,
     "show_navbar_depth": 1,
     "show_toc_level": 2,
-    "launch_buttons": {
-        # Links only: the build contacts neither service.
-        "binderhub_url": "https://mybinder.org",
-        "colab_url": "https://colab.research.google.com",
-        "notebook_interface": "jupyterlab",
-    },
     # The PyData theme would otherwise add an icon link row pointing at nothing.
     "icon_links": [],
 }
+if repository_url:
+    html_theme_options |= {
+        "repository_url": repository_url,
+        "repository_branch": repository_branch,
+        "path_to_docs": "book",
+        "use_repository_button": True,
+        "use_edit_page_button": True,
+        "launch_buttons": {
+            # Binder builds binder/ (Python 3.11, the locked set, jupytext) and opens
+            # the chapter's .md as a notebook in JupyterLab. No Colab: its Python
+            # (3.13) has no TensorFlow 2.12. Links only: the build contacts no service.
+            "binderhub_url": "https://mybinder.org",
+            "notebook_interface": "jupyterlab",
+        },
+    }
 
 # Follow the reader's light/dark setting (with no mode the PyData theme logs a
 # console error on a reader's first visit).
@@ -120,3 +129,29 @@ html_context = {"default_mode": "auto"}
 # sphinx-copybutton: copy only the code of a prompt-style block, not the prompt.
 copybutton_prompt_text = r">>> |\.\.\. |\$ "
 copybutton_prompt_is_regexp = True
+
+
+# -- Live code and the executed notebooks ----------------------------------------
+
+
+def publish_executed_notebook(app, pagename, templatename, context, doctree):
+    """Offer every chapter's executed notebook as ``_sources/<page>.ipynb``.
+
+    sphinx-book-theme copies it only when launch buttons are configured; the
+    download button and the live-code control need it in every build.
+    """
+    executed = Path(app.outdir).parent / "jupyter_execute" / f"{pagename}.ipynb"
+    if app.builder.format != "html" or "kernelspec" not in app.env.metadata.get(pagename, {}) or not executed.exists():
+        return
+    target = Path(app.outdir) / "_sources" / f"{pagename}.ipynb"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(executed, target)
+    context["ipynb_source"] = f"{pagename}.ipynb"
+
+
+def setup(app):
+    from k2l_course import live_assets
+
+    # The "Live code" control (k2l serve), bundled from live/ with npm at build time.
+    app.connect("builder-inited", live_assets.setup_build)
+    app.connect("html-page-context", publish_executed_notebook, priority=400)

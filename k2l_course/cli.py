@@ -18,6 +18,7 @@ from k2l_course import __version__
 COMMANDS = {
     "reproduce": ("k2l_course.reproduce", "run the seed's whole pipeline at full size and compare with its numbers"),
     "book": ("k2l_course.book", "build the course website (executes every chapter)"),
+    "serve": ("k2l_course.serve", "serve the built website with live code on a Jupyter kernel on this machine"),
     "check": ("k2l_course.checking", "check your exercise answers and show points and hints"),
     "make-exercises": ("k2l_course.exercises", "generate exercises/ from solutions/ (maintainers)"),
     "grade": ("k2l_course.grading", "autograde a folder of student submissions (instructors)"),

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -221,17 +222,79 @@ def test_search_finds_a_term_from_chapter_2(visit):
     assert not v.errors, v.errors
 
 
-def test_launch_and_download_buttons_are_configured(visit):
+#: What a configured build links to (any published repository would do).
+PUBLISHED_REPOSITORY = "https://github.com/example-org/k2l"
+#: Services whose buttons the pages must never show: Colab's Python (3.13) has no
+#: TensorFlow 2.12, so no chapter runs there.
+NEVER_LINKED = ("colab.research.google.com", "deepnote.com")
+
+
+def _header_links(page):
+    return page.eval_on_selector_all(".article-header-buttons a[href], .header-article-items a[href]", "els => els.map(e => e.href)")
+
+
+def test_without_a_published_repository_no_repository_edit_or_launch_button(visit):
     v = visit(f"{SEARCH_PAGE}.html")
     html = v.page.content()
-    assert "mybinder.org" in html and "colab.research.google.com" in html, "no launch buttons"
+    for marker in ("mybinder.org", "colab.research.google.com", "source-repository-button", "edit-button", "launch-buttons"):
+        assert marker not in html, f"the default build offers {marker!r}, which cannot work"
+    assert not [h for h in _header_links(v.page) if not h.startswith(v.base)], "a header link leaves the site"
     assert "btn-download-source-button" in html or "_sources/02-activation.md" in html
 
 
-def test_code_cells_have_copy_buttons(visit):
+@pytest.fixture(scope="module")
+def published_site(site):
+    """The site built with K2L_REPOSITORY_URL set (reuses the executed chapters' cache)."""
+    output = ROOT / "_build" / "published" / "html"
+    result = subprocess.run(
+        [sys.executable, "-m", "k2l_course.cli", "book", "--strict", "--output", str(output)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "K2L_REPOSITORY_URL": PUBLISHED_REPOSITORY, "K2L_REPOSITORY_BRANCH": "main"},
+    )
+    assert result.returncode == 0, "the build failed:\n" + result.stdout[-4000:] + result.stderr[-8000:]
+    return output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chapter", [c for c in CHAPTERS if c != "index"])
+def test_with_a_published_repository_each_chapter_links_it_and_launches_itself_on_binder(published_site, chapter):
+    import html as html_lib
+
+    page = (published_site / f"{chapter}.html").read_text()
+    hrefs = {html_lib.unescape(h) for h in re.findall(r'href="([^"]+)"', page)}
+    source = f"book/{chapter}.md"
+    assert (ROOT / source).is_file()
+    # Binder: the repository's binder/ environment, JupyterLab opening the chapter
+    # (binder/postBuild makes the notebook its default viewer; tests/test_binder.py)
+    binder = f"https://mybinder.org/v2/gh/example-org/k2l/main?urlpath=lab/tree/{source}"
+    assert binder in hrefs, f"{chapter}: no Binder link to {source}"
+    assert PUBLISHED_REPOSITORY in hrefs, f"{chapter}: no repository button"
+    assert f"{PUBLISHED_REPOSITORY}/edit/main/{source}" in hrefs, f"{chapter}: no edit button"
+    for service in NEVER_LINKED:
+        assert service not in page, f"{chapter} links {service}"
+    external = {h for h in hrefs if h.startswith(("http://", "https://"))}
+    allowed = {binder, PUBLISHED_REPOSITORY, f"{PUBLISHED_REPOSITORY}/edit/main/{source}"}
+    assert external - allowed <= _prose_links(chapter), f"{chapter}: unexpected external links {external - allowed}"
+
+
+def _prose_links(chapter):
+    """External links written in the chapter's own text (the reader follows those knowingly)."""
+    text = (BOOK / f"{chapter}.md").read_text()
+    return set(re.findall(r"https?://[^\s)>\]\"']+", text))
+
+
+def test_code_cells_have_copy_buttons_that_copy_the_code(visit, server):
     v = visit(f"{SEARCH_PAGE}.html")
     v.page.wait_for_selector("button.copybtn", state="attached", timeout=10_000)
     assert v.page.locator("button.copybtn").count() >= 3
+    v.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.rstrip("/"))
+    cell = v.page.locator("div.cell_input").first
+    cell.hover()
+    cell.locator("button.copybtn").click()
+    copied = v.page.evaluate("navigator.clipboard.readText()")
+    assert copied.strip() and copied.strip() == cell.locator("pre").inner_text().strip()
 
 
 def test_hints_are_dropdowns_closed_by_default(visit):
@@ -262,3 +325,63 @@ def test_the_instructor_build_includes_each_chapters_solution():
         first_def = next(line for line in solution.splitlines() if line.startswith("def "))
         assert "k2l-solution" in html, f"{chapter}: no solution block in the instructor build"
         assert first_def.split("(")[0].split()[-1] in html, f"{chapter}: the solution's code is missing"
+
+
+# -- the live-code control (k2l serve: tests/test_serve.py) --------------------------
+
+
+def test_every_chapter_offers_live_code_and_loads_its_script_from_the_site(site):
+    for chapter in CHAPTERS:
+        page = (site / f"{chapter}.html").read_text()
+        scripts = re.findall(r"<script[^>]*\bsrc=\"([^\"]+)\"", page)
+        assert any(s.split("?")[0].endswith("_static/k2l-live.js") for s in scripts), f"{chapter}: no live-code script"
+        offsite = [s for s in scripts if re.match(r"([a-z]+:)?//", s)]
+        assert not offsite, f"{chapter} loads scripts from other sites: {offsite}"
+
+
+def test_the_live_code_script_names_no_other_site(site):
+    bundle = (site / "_static" / "k2l-live.js").read_text()
+    assert not re.findall(r"(?:https?|wss?)://[\w.-]+", bundle), "the script would contact another site"
+
+
+def test_without_k2l_serve_the_live_code_control_says_how_to_start_it(visit):
+    v = visit(f"{SEARCH_PAGE}.html")
+    v.page.locator("button.k2l-live-control").click()
+    status = v.page.locator(".k2l-live-status")
+    status.filter(has_text="k2l serve").wait_for(timeout=15_000)
+    assert not v.page.locator("textarea.k2l-live-editor").count(), "cells became editable without a kernel"
+    assert not v.offsite, v.offsite
+
+
+# -- every other control of a chapter's header does what it says -------------------
+
+
+def test_header_buttons_of_a_chapter_work(visit):
+    """Download menu (notebook, source: test_internal_links_resolve; print), full screen,
+    colour mode, search: each click has its effect and no error."""
+    v = visit(f"{SEARCH_PAGE}.html")
+    page = v.page
+    page.wait_for_load_state("networkidle")
+    # print to PDF: the download menu's third entry calls the browser's print dialog
+    page.evaluate("window.print = () => { window.__k2lPrinted = true; }")
+    page.locator(".article-header-buttons button.dropdown-toggle").first.click()
+    page.locator("button.btn-download-pdf-button").click()
+    assert page.evaluate("window.__k2lPrinted === true"), "print to PDF did not print"
+    # full screen (headless Chromium may refuse the request itself; the button must not fail)
+    page.evaluate(
+        "document.documentElement.requestFullscreen = () => { window.__k2lFullscreen = true; return Promise.resolve(); }"
+    )
+    page.locator("button.btn-fullscreen-button").click()
+    assert page.evaluate("window.__k2lFullscreen === true"), "the full-screen button asked for nothing"
+    # colour mode: cycles auto -> light -> dark
+    before = page.evaluate("document.documentElement.dataset.mode")
+    page.locator("button.theme-switch-button:visible").first.click()
+    assert page.evaluate("document.documentElement.dataset.mode") != before, "colour mode unchanged"
+    # search: opens the search dialog, whose form goes to search.html (test_search_finds_a_term_from_chapter_2)
+    page.locator("button.search-button__button:visible").first.click()
+    dialog = page.locator("#pst-search-dialog")
+    dialog.wait_for(state="visible", timeout=10_000)
+    assert "search.html" in dialog.locator("form").get_attribute("action")
+    page.keyboard.press("Escape")
+    assert not v.errors, v.errors
+    assert not v.offsite, v.offsite

@@ -1,0 +1,317 @@
+"""``k2l serve``: the built site with live code on the reader's own Jupyter kernel.
+
+The security of the Jupyter server it starts (127.0.0.1 only, a token, the
+site's origin only) is checked with plain HTTP requests; the live-code control
+is checked in the real browser (Debian's Chromium, as in ``test_site.py``,
+whose built site these tests reuse: ``K2L_SITE_DIR`` or ``k2l book``).
+"""
+
+from __future__ import annotations
+
+import http.client
+import http.server
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from k2l_course import serve
+from test_site import CHROMIUM_ARGS, _chromium_or_skip, site  # noqa: F401  (site: the built site, a fixture)
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAPTER = "02-activation"
+#: The cell of chapter 2 that compares the rate formula with nengo-loihi, and its output.
+COMPARISON_CELL = "formula = rates.loihi_relu_rate(x_relu, dt=0.001)"
+COMPARISON_OUTPUT = re.compile(r"largest difference from nengo-loihi: (\S+) Hz")
+OTHER_ORIGIN = "http://evil.example"
+#: Generous: the first run executes the chapter's earlier cells (importing TensorFlow
+#: and nengo) on a shared, loaded machine.
+RUN_TIMEOUT_MS = 600_000
+
+
+# -- without a server ------------------------------------------------------------
+
+
+def test_serve_without_a_built_site_says_how_to_build_it(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "k2l_course.cli", "serve", "--site", str(tmp_path), "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "k2l book" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_jupyter_server_is_local_allows_only_the_sites_origin_and_gets_no_token_on_its_command_line():
+    cmd = serve.jupyter_command(8888, "http://127.0.0.1:8000", "/course/book")
+    assert "--ServerApp.ip=127.0.0.1" in cmd
+    assert "--ServerApp.allow_origin=http://127.0.0.1:8000" in cmd
+    assert not any("token" in arg.lower() for arg in cmd), "other users can read a command line"
+    assert not any(arg.startswith("--ServerApp.allow_origin_pat") for arg in cmd)
+    assert "--ServerApp.terminals_enabled=False" in cmd
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="Linux's socket table")
+def test_the_owner_of_a_local_connection_is_found():
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        with socket.create_connection(listener.getsockname()) as client:
+            client_port = client.getsockname()[1]
+            assert serve.peer_uid(client_port, listener.getsockname()[1]) == os.getuid()
+    assert serve.peer_uid(1, 2) is None
+
+
+# -- k2l serve, running ---------------------------------------------------------
+
+
+def start_serve(site_dir):
+    """Start ``k2l serve`` on free ports; returns (process, site origin)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "k2l_course.cli", "serve", "--site", str(site_dir), "--port", "0"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    lines = []
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        match = re.search(r"serving the course at (http://127\.0\.0\.1:\d+)/", line)
+        if match:
+            threading.Thread(target=process.stdout.read, daemon=True).start()  # keep the pipe drained
+            return process, match.group(1)
+    process.kill()
+    pytest.fail("k2l serve did not start:\n" + "".join(lines))
+
+
+def request(url, method="GET", headers=None):
+    """(status, headers, body) of one HTTP request, without following redirects."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    connection.request(method, path, headers=headers or {})
+    response = connection.getresponse()
+    body = response.read()
+    connection.close()
+    return response.status, response.headers, body
+
+
+@pytest.fixture(scope="module")
+def live(site):  # noqa: F811
+    """A running ``k2l serve`` of the built site: (origin, its /k2l-live.json, process)."""
+    process, origin = start_serve(site)
+    status, _, body = request(origin + "/k2l-live.json")
+    assert status == 200
+    yield origin, json.loads(body), process
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)  # its own session: k2l serve and its Jupyter server
+    process.wait(60)
+
+
+@pytest.mark.slow
+def test_the_jupyter_server_refuses_requests_without_the_token(live):
+    origin, config, _ = live
+    status, _, _ = request(config["baseUrl"] + "api/kernels", headers={"Origin": origin})
+    assert status == 403
+    status, _, _ = request(config["baseUrl"] + "api/kernels", headers={"Authorization": "token wrong"})
+    assert status == 403
+
+
+@pytest.mark.slow
+def test_the_jupyter_server_refuses_other_origins_and_allows_the_sites(live):
+    origin, config, _ = live
+    auth = {"Authorization": f"token {config['token']}"}
+    status, headers, _ = request(config["baseUrl"] + "api/kernels", headers={**auth, "Origin": OTHER_ORIGIN})
+    assert status in (403, 404), f"a request from {OTHER_ORIGIN} got HTTP {status}"
+    assert headers.get("Access-Control-Allow-Origin") in (None, origin)
+    # the browser's preflight for another origin is not granted either
+    status, headers, _ = request(
+        config["baseUrl"] + "api/kernels",
+        method="OPTIONS",
+        headers={"Origin": OTHER_ORIGIN, "Access-Control-Request-Method": "POST"},
+    )
+    assert headers.get("Access-Control-Allow-Origin") != OTHER_ORIGIN
+    status, headers, body = request(config["baseUrl"] + "api/kernels", headers={**auth, "Origin": origin})
+    assert status == 200 and isinstance(json.loads(body), list)
+    assert headers.get("Access-Control-Allow-Origin") == origin
+
+
+@pytest.mark.slow
+def test_the_site_answers_only_under_its_own_address(live):
+    origin, config, _ = live
+    port = origin.rsplit(":", 1)[1]
+    status, _, _ = request(origin + "/k2l-live.json", headers={"Host": f"evil.example:{port}"})
+    assert status == 403, "a page that rebinds its DNS name to 127.0.0.1 could read the token"
+    status, headers, _ = request(origin + "/index.html", headers={"Host": f"localhost:{port}"})
+    assert status == 307 and headers["Location"] == origin + "/index.html"
+    assert config["baseUrl"].startswith("http://127.0.0.1:") and config["token"]
+
+
+@pytest.mark.slow
+@pytest.mark.root
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="Linux's socket table")
+def test_another_user_on_this_machine_cannot_read_the_token(live):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to act as another user")
+    origin, _, _ = live
+    code = (
+        "import urllib.request, urllib.error, sys\n"
+        "try:\n"
+        f"    urllib.request.urlopen('{origin}/k2l-live.json', timeout=60); print('read')\n"
+        "except urllib.error.HTTPError as e:\n"
+        "    print(e.code)\n"
+    )
+    result = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-I", "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.stdout.strip() == "403", result.stdout + result.stderr
+    assert request(origin + "/k2l-live.json")[0] == 200, "its own user still reads it"
+
+
+@pytest.mark.slow
+def test_stopping_k2l_serve_stops_its_jupyter_server(site):  # noqa: F811
+    process, origin = start_serve(site)
+    config = json.loads(request(origin + "/k2l-live.json")[2])
+    assert request(config["baseUrl"] + "api")[0] == 200
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(60) == 0
+    with pytest.raises(OSError):
+        request(config["baseUrl"] + "api")
+
+
+# -- the live-code control, in the browser ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = _chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+def open_chapter(browser, origin, offsite):
+    context = browser.new_context()
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    def route(r):
+        if r.request.url.startswith("http://127.0.0.1:") or r.request.url.startswith("ws://127.0.0.1:"):
+            r.continue_()
+        else:
+            offsite.append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    page.goto(f"{origin}/{CHAPTER}.html", wait_until="load")
+    return context, page, errors
+
+
+def switch_live_code_on_and_run_the_comparison(page):
+    """Press the control, run the comparison cell.
+
+    Returns (seconds to the first live output, seconds to the comparison's output, its cell).
+    """
+    start = time.perf_counter()
+    page.locator("button.k2l-live-control").click()
+    page.wait_for_selector("body.k2l-live-on", timeout=RUN_TIMEOUT_MS)
+    editor = page.locator("textarea.k2l-live-editor").filter(has_text=COMPARISON_CELL)
+    assert editor.count() == 1
+    cell = page.locator("div.cell").filter(has=editor)
+    cell.locator("button.k2l-live-run").click()
+    page.locator(".k2l-live-output > *").first.wait_for(timeout=RUN_TIMEOUT_MS)  # an earlier cell's, first
+    first = time.perf_counter() - start
+    output = cell.locator(".k2l-live-output")
+    output.filter(has_text="largest difference from nengo-loihi").wait_for(timeout=RUN_TIMEOUT_MS)
+    return first, time.perf_counter() - start, cell
+
+
+@pytest.mark.slow
+def test_live_code_runs_chapter_2_on_the_readers_kernel(browser, live):
+    origin, config, _ = live
+    offsite = []
+    context, page, errors = open_chapter(browser, origin, offsite)
+    try:
+        first_seconds, seconds, cell = switch_live_code_on_and_run_the_comparison(page)
+        first_text = cell.locator(".k2l-live-output").inner_text()
+        first = COMPARISON_OUTPUT.search(first_text)
+        assert first, f"no comparison in the output: {first_text!r}"
+        assert abs(float(first.group(1))) < 1e-9, "the formula differs from nengo-loihi's own rates"
+        # the static output of the build is replaced by the live one
+        assert not cell.locator(".cell_output").is_visible()
+
+        # change a number, run again: the output changes
+        editor = cell.locator("textarea.k2l-live-editor")
+        editor.fill(editor.input_value().replace("dt=0.001", "dt=0.002"))
+        cell.locator("button.k2l-live-run").click()
+        page.wait_for_function(
+            "([el, before]) => el.innerText.includes('largest difference') && el.innerText !== before",
+            arg=[cell.locator(".k2l-live-output").element_handle(), first_text],
+            timeout=RUN_TIMEOUT_MS,
+        )
+        second = COMPARISON_OUTPUT.search(cell.locator(".k2l-live-output").inner_text())
+        assert float(second.group(1)) > 1.0, "a time step twice as long gives other rates"
+
+        # the earlier cells ran once, first; nothing failed
+        assert page.evaluate("window.k2lLive.cells.filter(c => c.executed).length") >= 4
+        assert not page.locator(".k2l-live-error").count(), page.locator(".k2l-live-error").first.inner_text()
+        assert not errors, errors
+        assert not offsite, f"requests to other sites: {offsite}"
+        print(f"\nlive code: from the control, {first_seconds:.1f} s to the first output, {seconds:.1f} s to the comparison's")
+    finally:
+        context.close()
+
+
+@pytest.mark.slow
+def test_a_page_from_another_origin_can_read_neither_the_token_nor_the_kernels(browser, live, tmp_path):
+    origin, config, _ = live
+    (tmp_path / "index.html").write_text("<!doctype html><title>another site</title>")
+    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(tmp_path), **k)  # noqa: E731
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(f"http://127.0.0.1:{other.server_address[1]}/index.html")
+        results = page.evaluate(
+            """async ([site, api, token]) => {
+                const attempt = async (url, init) => {
+                    try { const r = await fetch(url, init); return `HTTP ${r.status}: ${await r.text()}`; }
+                    catch (e) { return 'refused'; }
+                };
+                return [
+                    await attempt(site + '/k2l-live.json'),
+                    await attempt(api + 'api/kernels', {headers: {Authorization: 'token ' + token}}),
+                    await attempt(api + 'api/kernels', {method: 'POST', headers: {Authorization: 'token ' + token}}),
+                ];
+            }""",
+            [origin, config["baseUrl"], config["token"]],
+        )
+        assert results == ["refused", "refused", "refused"], results
+    finally:
+        context.close()
+        other.shutdown()
+        other.server_close()
