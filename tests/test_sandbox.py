@@ -251,7 +251,23 @@ def test_notebooks_run_their_code_cells_with_magics_neutralized(sandbox, tmp_pat
     path.write_text(json.dumps(notebook))
     result = sandbox.run(path, [Call("f", {"x": [1, 2]}), Call("g", {})])
     assert result.outcomes[0].value.tolist() == [2, 4] and result.outcomes[1].value == "g"
-    assert result.status == "syntax-error" and result.notes == ["syntax error (cell 4, line 1): invalid syntax"]
+    # The broken cell is the fifth on the screen (after the markdown title).
+    assert result.status == "syntax-error" and result.notes == ["syntax error (cell 5, line 1): invalid syntax"]
+
+
+def test_notebook_cells_are_named_as_jupyter_shows_them():
+    from k2l_course.sandbox.submission import read_units
+
+    notebook = {
+        "cells": [
+            {"cell_type": "markdown", "source": "# Exercise", "metadata": {}},
+            {"cell_type": "code", "source": "a = 1", "metadata": {}, "execution_count": 7, "outputs": []},
+            {"cell_type": "raw", "source": "x", "metadata": {}},
+            {"cell_type": "code", "source": "b = 2", "metadata": {}, "execution_count": None, "outputs": []},
+        ],
+        "metadata": {}, "nbformat": 4, "nbformat_minor": 5,
+    }  # fmt: skip
+    assert [unit.label for unit in read_units("work.ipynb", json.dumps(notebook))] == ["cell 2, In [7]", "cell 4"]
 
 
 @pytest.mark.parametrize("kind", ["missing", "symlink", "folder", "fifo"])

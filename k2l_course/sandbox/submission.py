@@ -34,7 +34,10 @@ _ASSIGN_MAGIC = re.compile(r"^(\s*)([A-Za-z_][\w\.\[\], ]*?)\s*=\s*[!%].*$")
 class Unit:
     """One piece of code to compile and run: a whole ``.py`` or one cell."""
 
-    label: str  # "line" numbers are relative to this, e.g. "cell 3"
+    #: Where it is, as Jupyter shows it: "cell 4" counts every cell from the top
+    #: (markdown too), "cell 4, In [7]" adds the execution count beside it.
+    #: "line" numbers are relative to this.
+    label: str
     source: str
 
 
@@ -66,11 +69,9 @@ def read_units(path, text):
     if type(notebook) is not dict or type(notebook.get("cells")) is not list:
         raise ValueError("the notebook has no list of cells")
     units = []
-    number = 0
-    for cell in notebook["cells"]:
+    for number, cell in enumerate(notebook["cells"], start=1):  # every cell counts, as on the screen
         if type(cell) is not dict or cell.get("cell_type") != "code":
             continue
-        number += 1
         metadata = cell.get("metadata")
         tags = metadata.get("tags") if type(metadata) is dict else None
         if type(tags) is list and CHECK_TAG in tags:
@@ -80,7 +81,9 @@ def read_units(path, text):
             source = "".join(part for part in source if type(part) is str)
         if type(source) is not str:
             continue
-        units.append(Unit(f"cell {number}", source))
+        count = cell.get("execution_count")
+        shown = f", In [{count}]" if type(count) is int else ""  # the number Jupyter shows beside it
+        units.append(Unit(f"cell {number}{shown}", source))
     return units
 
 
