@@ -1,7 +1,6 @@
 """MNIST: the real 60k/10k set, verified, from Keras's cache or offline."""
 
 import gzip
-import io
 import pickle
 
 import numpy as np

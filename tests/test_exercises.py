@@ -28,13 +28,7 @@ from k2l_course.exercises import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-CHAPTERS = {
-    "ch1_conversion": "01-conversion.md",
-    "ch2_activation": "02-activation.md",
-    "ch3_scaling": "03-scaling.md",
-    "ch4_training": "04-training.md",
-    "ch5_chip": "05-chip.md",
-}
+CHAPTERS = {exercise: checks.chapter(exercise)[0] + ".md" for exercise in checks.EXERCISES}
 
 
 def test_exercises_folder_is_up_to_date():

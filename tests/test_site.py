@@ -27,6 +27,8 @@ from urllib.parse import urldefrag, urlparse
 
 import pytest
 
+from k2l_course import checks
+
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "book"
 CHROMIUM = "/usr/bin/chromium"
@@ -46,13 +48,7 @@ CHAPTERS = sorted(p.stem for p in BOOK.glob("*.md"))
 SEARCH_TERM = "plateaus"
 SEARCH_PAGE = "02-activation"
 #: The chapters with an exercise, and its name.
-EXERCISES = {
-    "01-conversion": "ch1_conversion",
-    "02-activation": "ch2_activation",
-    "03-scaling": "ch3_scaling",
-    "04-training": "ch4_training",
-    "05-chip": "ch5_chip",
-}
+EXERCISES = {checks.chapter(exercise)[0]: exercise for exercise in checks.EXERCISES}
 
 
 def _chromium_or_skip():

@@ -1,9 +1,13 @@
 """The graded checks of the course's exercises, and their registry.
 
 One module per exercise (``ch1_conversion`` ... ``ch5_chip``) declares its
-graded items in ``ITEMS`` with :func:`~k2l_course.checks.items.item`: the
-student's function, the inputs it is called with, the points and partial
-credit, and the judge. Student code never runs here: the sandbox
+``EXERCISE`` id, its ``CHAPTER`` (the book page that teaches it, and its
+title), the calls it refuses (``FORBIDDEN``) and its graded items in
+``ITEMS`` with :func:`~k2l_course.checks.items.item`: the student's function,
+the inputs it is called with, the points and partial credit, the judge and
+the section of the chapter that teaches the point. :data:`EXERCISES` is the
+one registration: everything else (``k2l check``, ``k2l grade``, the
+generated exercises, the report, the tests) finds the exercises there. Student code never runs here: the sandbox
 (:mod:`k2l_course.sandbox`) calls the functions in an isolated child and
 returns plain data, which the judges examine in this, trusted, process.
 
@@ -14,7 +18,9 @@ it judges an answer.
 Registry
 --------
 :data:`EXERCISES`
-    Exercise ids, in course order.
+    Exercise ids, in course order (the one registration).
+:func:`chapter`
+    The book page that teaches an exercise, and its title.
 :func:`items`
     The graded items, optionally of one exercise and with an instructor's
     hidden checks.
@@ -49,10 +55,11 @@ from k2l_course.checks.items import Item, Verdict
 
 __all__ = [
     "EXERCISES", "ASSIGNMENT_TOTAL", "Item", "Verdict", "items", "total_points", "HiddenChecksError",
-    "case_rng", "forbidden",
+    "case_rng", "forbidden", "chapter",
 ]  # fmt: skip
 
-#: Exercise ids, one per chapter 1-5, in course order.
+#: Exercise ids, one per chapter 1-5, in course order: the one registration of
+#: an exercise (its module ``k2l_course/checks/<id>.py``, ``solutions/<id>.py``).
 EXERCISES = ("ch1_conversion", "ch2_activation", "ch3_scaling", "ch4_training", "ch5_chip")
 
 #: What the whole assignment is graded out of (the syllabus's number); the
@@ -164,6 +171,11 @@ def items(exercise=None, hidden_dir=None):
 def total_points(exercise=None, hidden_dir=None):
     """Sum of the items' points (of one exercise, if given)."""
     return float(sum(one.points for one in items(exercise, hidden_dir)))
+
+
+def chapter(exercise):
+    """``(page, title)``: the book page that teaches ``exercise`` (``book/<page>.md``) and its title."""
+    return _module(exercise).CHAPTER
 
 
 

@@ -24,6 +24,8 @@ from k2l_course.evaluation import last_step_predictions
 from k2l_course.stats import Accuracy
 
 EXERCISE = "ch1_conversion"
+#: The book page that teaches it (``book/<page>.md``) and its title there.
+CHAPTER = ("01-conversion", "1. MNIST spiking conversion")
 
 
 # -- prepare_images ----------------------------------------------------------------
@@ -210,11 +212,13 @@ def check_accuracy(outcomes, cases):
 ITEMS = [
     item(
         EXERCISE, "prepare_images", function="prepare_images",
+        section="The data, with a time axis",
         points=2, partial={"dtype": 1},
         cases=prepare_cases, check=check_prepare,
     ),
     item(
         EXERCISE, "last_step_accuracy", function="last_step_accuracy",
+        section="The output lag",
         points=2,
         cases=accuracy_cases, check=check_accuracy,
     ),

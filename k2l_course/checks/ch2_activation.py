@@ -22,6 +22,8 @@ from k2l_course.checks.items import Fail, full, item, partial
 from k2l_course.rates import DT, loihi_relu_rate
 
 EXERCISE = "ch2_activation"
+#: The book page that teaches it (``book/<page>.md``) and its title there.
+CHAPTER = ("02-activation", "2. The Loihi activation profile")
 
 
 #: The calls that compute this exercise's answers: nengo-loihi's own model of
@@ -324,11 +326,13 @@ def check_spikes(outcomes, cases):
 ITEMS = [
     item(
         EXERCISE, "loihi_rate_formula", function="loihi_rate",
+        section="One spike per time step",
         points=3, partial={"capped": 1},
         cases=rate_cases, check=check_rate,
     ),
     item(
         EXERCISE, "loihi_spike_train", function="loihi_spikes",
+        section="One spike per time step",
         points=3,
         cases=spike_cases, check=check_spikes,
     ),

@@ -25,6 +25,8 @@ from k2l_course.model import NEURON_LAYERS
 from k2l_course.rates import DT, TARGET_RATE, loihi_relu_rate, mean_active_rate
 
 EXERCISE = "ch3_scaling"
+#: The book page that teaches it (``book/<page>.md``) and its title there.
+CHAPTER = ("03-scaling", "3. Per-layer scaling")
 
 
 #: What a scaled Loihi layer passes on (exercise 3.3) is a Loihi rate:
@@ -296,16 +298,19 @@ def check_layer_output(outcomes, cases):
 ITEMS = [
     item(
         EXERCISE, "mean_active_rate", function="mean_active_rate",
+        section="One scale for the whole network",
         points=3, partial={"pooled": 2},
         cases=mean_rate_cases, check=check_mean_rate,
     ),
     item(
         EXERCISE, "scales_for_target", function="scales_for_target",
+        section="A scale for every layer",
         points=2,
         cases=scale_cases, check=check_scales,
     ),
     item(
         EXERCISE, "scaled_layer_output", function="scaled_layer_output",
+        section="Re-measuring with Loihi neurons",
         points=2,
         cases=layer_output_cases, check=check_layer_output,
     ),

@@ -26,6 +26,8 @@ from k2l_course.checks.items import Fail, full, item, partial
 from k2l_course.rates import DT
 
 EXERCISE = "ch4_training"
+#: The book page that teaches it (``book/<page>.md``) and its title there.
+CHAPTER = ("04-training", "4. Training with Loihi neurons")
 
 
 #: Nothing to refuse: the exercise asks for ``np.percentile`` and mirrors
@@ -209,11 +211,13 @@ def check_penalty(outcomes, cases):
 ITEMS = [
     item(
         EXERCISE, "layer_rates", function="layer_rates",
+        section="Firing-rate regularization",
         points=2,
         cases=layer_rate_cases, check=check_layer_rates,
     ),
     item(
         EXERCISE, "rate_penalty", function="rate_penalty",
+        section="Firing-rate regularization",
         points=3, partial={"one_sided": 1, "factor_two": 2},
         cases=penalty_cases, check=check_penalty,
     ),

@@ -32,6 +32,8 @@ from k2l_course.chipfit import RESOURCE_NAMES
 from k2l_course.model import ON_CHIP_LAYERS
 
 EXERCISE = "ch5_chip"
+#: The book page that teaches it (``book/<page>.md``) and its title there.
+CHAPTER = ("05-chip", "5. Chip deployment")
 
 
 #: nengo-loihi's ``BlockShape`` splits a layer and counts its blocks
@@ -323,16 +325,19 @@ def check_block_shapes(outcomes, cases):
 ITEMS = [
     item(
         EXERCISE, "block_shapes", function="block_shapes",
+        section="Loihi's cores and `BlockShape`",
         points=4, partial={"fits": 2},
         cases=block_cases, check=check_block_shapes,
     ),
     item(
         EXERCISE, "n_blocks", function="n_blocks",
+        section="Loihi's cores and `BlockShape`",
         points=2,
         cases=n_blocks_cases, check=check_n_blocks,
     ),
     item(
         EXERCISE, "presentation_predictions", function="presentation_predictions",
+        section="Running on the emulator",
         points=2,
         cases=prediction_cases, check=check_predictions,
     ),

@@ -79,6 +79,9 @@ class Item:
         ``judge(outcomes, cases) -> Verdict``; runs in the trusted process.
     hidden : bool
         An instructor's check that students never received.
+    section : str or None
+        The heading, in its exercise's chapter (the module's ``CHAPTER``),
+        of the section that teaches what the item checks; None: the chapter.
     """
 
     exercise: str
@@ -88,6 +91,7 @@ class Item:
     cases: Callable[..., list]
     judge: Callable[[list, list], Verdict]
     hidden: bool = False
+    section: str | None = None
 
     def __post_init__(self):
         if not _takes_arguments(self.cases, 1):
@@ -183,7 +187,7 @@ def partial(level, message):
     return Credit(level, message)
 
 
-def item(exercise, name, function, points, cases, check, partial=None, hidden=False):
+def item(exercise, name, function, points, cases, check, partial=None, hidden=False, section=None):
     """Declare a graded item: its points, partial credit, inputs and check.
 
     Parameters
@@ -201,6 +205,8 @@ def item(exercise, name, function, points, cases, check, partial=None, hidden=Fa
     partial : dict of str -> float, optional
         Points of each partial-credit level the check may return.
     hidden : bool
+    section : str, optional
+        The heading of the chapter's section that teaches the point.
 
     Returns
     -------
@@ -229,4 +235,5 @@ def item(exercise, name, function, points, cases, check, partial=None, hidden=Fa
     judge.__name__ = f"judge_{name}"
     judge.__doc__ = check.__doc__
     judge.partial = partial  # shown by tools that list the grading scheme
-    return Item(exercise=exercise, name=name, function=function, points=points, cases=cases, judge=judge, hidden=hidden)
+    return Item(exercise=exercise, name=name, function=function, points=points, cases=cases, judge=judge, hidden=hidden,
+                section=section)  # fmt: skip

@@ -24,8 +24,10 @@ import random
 import re
 from pathlib import Path
 
+from k2l_course import checks
+
 ROOT = Path(__file__).resolve().parents[2]
-EXERCISES = ("ch1_conversion", "ch2_activation", "ch3_scaling", "ch4_training", "ch5_chip")
+EXERCISES = checks.EXERCISES
 
 #: function -> several correct bodies (4-space indented), genuinely different.
 VARIANTS = {
