@@ -47,6 +47,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from k2l_course.files import write_atomic
+
 FORMATS = ("canvas", "moodle", "csv")
 CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 MOODLE_COLUMNS = ["First name", "Last name", "ID number", "Institution", "Department", "Email address", "Username"]
@@ -231,7 +233,6 @@ def add_arguments(parser):
 
 def run(args):
     """Run ``k2l export``; returns the exit status."""
-    from k2l_course.grading import write_atomic
     from k2l_course.report import ReportError, load_output
 
     try:

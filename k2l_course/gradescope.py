@@ -40,6 +40,7 @@ import time
 import zipfile
 from pathlib import Path
 
+from k2l_course.files import atomic_path, write_atomic
 from k2l_course.sandbox import Limits
 
 #: Where setup.sh installs everything (world-readable).
@@ -172,8 +173,7 @@ def write_bundle(out, hidden_dir=None, timeout=Limits.timeout, call_timeout=Limi
         "seed": int(seed) if seed is not None else secrets.randbits(32),
     }
     out = Path(out)
-    temporary = out.with_name(f".{out.name}.partial")
-    with zipfile.ZipFile(temporary, "w") as archive:
+    with atomic_path(out) as temporary, zipfile.ZipFile(temporary, "w") as archive:
         _add_file(archive, "setup.sh", SETUP_SH, executable=True)
         _add_file(archive, "run_autograder", RUN_AUTOGRADER, executable=True)
         _add_file(archive, "grader.json", json.dumps(config, indent=2) + "\n")
@@ -185,7 +185,6 @@ def write_bundle(out, hidden_dir=None, timeout=Limits.timeout, call_timeout=Limi
         if hidden_dir is not None:
             _add_tree(archive, Path(hidden_dir), "hidden_checks")
         names = archive.namelist()
-    os.replace(temporary, out)
     return names
 
 
@@ -247,8 +246,6 @@ def autograde(root):
         }
         print(f"k2l autograder failed: {type(error).__name__}: {error}", file=sys.stderr)
     payload["execution_time"] = round(time.monotonic() - started, 2)
-    from k2l_course.grading import write_atomic
-
     write_atomic(results / "results.json", json.dumps(payload, indent=2) + "\n")
     return payload
 

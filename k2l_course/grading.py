@@ -63,7 +63,6 @@ import os
 import secrets
 import statistics
 import sys
-import tempfile
 import threading
 import time
 import traceback
@@ -72,6 +71,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from k2l_course import planning
+from k2l_course.files import write_atomic
 from k2l_course.checks import runner
 from k2l_course.sandbox import Limits, Sandbox, SandboxError, wire
 
@@ -421,25 +421,6 @@ def _clean(value):
 
 
 # --- writing -----------------------------------------------------------------------
-
-
-def write_atomic(path, text):
-    """Write ``text`` (as UTF-8, anything unencodable escaped) so readers see the old or the new file, never half."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", errors="backslashreplace", newline="") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
 
 
 def _number(value):

@@ -38,6 +38,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from k2l_course.files import write_atomic
+
 #: Largest record.json read (a record is a few kB; anything bigger is not ours).
 MAX_RECORD_BYTES = 4 * 2**20
 #: Hints listed per item.
@@ -466,8 +468,6 @@ def write_report(out_dir, submissions=None, book_url=None, similarity=True):
     Path
         The report written.
     """
-    from k2l_course.grading import write_atomic
-
     graded = load_output(out_dir)
     summary = summarize(graded)
     findings, missing = None, None
