@@ -359,6 +359,11 @@ class BatchedChip:
         self.probes = list(interface.probes.probes.items())  # LoihiProbe -> {block: slice}
         self.outputs = {probe: [[] for _ in blocks] for probe, blocks in self.probes}
         self.error = c.error
+        # Provable no-ops, skipped: a voltage decay factor of 4096/4096 (no
+        # leak) is the identity; refractory delays of at most 1 step never
+        # leave a nonzero refractory count.
+        self._voltage_decays = bool(np.any(c._decay_r[1] != 2**12))
+        self._refractory = bool(np.any(c.ref > 1))
 
     def step(self, input_spikes):
         """Advance every lane one step.
@@ -396,13 +401,18 @@ class BatchedChip:
         wrap(self.current, U_BITS, self.error, "current")
         u2 = self.current + c.bias
         wrap(u2, U_BITS, self.error, "u2")
-        self.voltage[...] = emulator._decay(self.voltage, r_v) + u2
+        if self._voltage_decays:
+            self.voltage[...] = emulator._decay(self.voltage, r_v) + u2
+        else:
+            self.voltage += u2
         np.clip(self.voltage, c.vmin, c.vmax, out=self.voltage)
-        self.voltage[self.ref_count > 0] = 0
+        if self._refractory:
+            self.voltage[self.ref_count > 0] = 0
         spiked = np.greater(self.voltage, c.vth, out=self.spiked)
         self.voltage[spiked] = 0
-        self.ref_count[...] = np.where(spiked, c.ref, self.ref_count)
-        np.clip(self.ref_count - 1, 0, None, out=self.ref_count)
+        if self._refractory:
+            self.ref_count[...] = np.where(spiked, c.ref, self.ref_count)
+            np.clip(self.ref_count - 1, 0, None, out=self.ref_count)
         self.spike_count += spiked
 
     def take_outputs(self, probe):
@@ -427,15 +437,33 @@ class BatchedSimulator:
     seed : int, optional
         As for ``nengo_loihi.Simulator``.
 
-    Attributes
-    ----------
-    data : dict of nengo.Probe -> ndarray, shape (n_lanes, n_steps, ...)
-        Lane ``i`` holds what ``nengo_loihi.Simulator(network).data[probe]``
-        holds when the nodes present lane ``i``'s items and ``run_steps`` is
-        called with the same numbers of steps.
+    Lane ``i`` of :attr:`data` holds what
+    ``nengo_loihi.Simulator(network).data[probe]`` holds when the nodes
+    present lane ``i``'s items and ``run_steps`` is called with the same
+    numbers of steps.
     """
 
-    def __init__(self, network, presentations, seed=None):
+    def __init__(self, network, presentations, seed=None, _built=None):
+        if _built is None:
+            sim = emulator.Simulator(network, seed=seed, progress_bar=False)
+            try:
+                if not sim.precompute or "emulator" not in sim.sims:
+                    raise NotImplementedError("the batched emulator needs a precomputable model (no host-chip feedback)")
+                if sim.model.host2chip_pes_senders:
+                    raise NotImplementedError("the batched emulator does not run on-chip learning")
+            except Exception:
+                sim.close()
+                raise
+            # The processes as built (a node's output may be swapped later).
+            processes = {node: node.output for node in presentations}
+        else:
+            sim, processes = _built
+            for name in ("host_pre", "host"):  # back to t = 0: the clock is the only shared state
+                if name in sim.sims:
+                    host = sim.sims[name]
+                    host.signals[host.model.step][...] = 0
+                    host.signals[host.model.time][...] = 0
+        self._sim, self._processes = sim, processes
         arrays = [np.asarray(a) for a in presentations.values()]
         if not arrays:
             raise ValueError("give per-lane items for at least one PresentInput node")
@@ -444,22 +472,14 @@ class BatchedSimulator:
             raise ValueError("every node needs the same number of lanes")
         by_process = {}
         for node, items in presentations.items():
-            if not isinstance(node.output, nengo.processes.PresentInput):
+            process = processes.get(node)
+            if not isinstance(process, nengo.processes.PresentInput):
                 raise ValueError(f"{node} does not present items (its output is not a PresentInput)")
-            by_process[node.output] = np.asarray(items)
-        self._sim = sim = emulator.Simulator(network, seed=seed, progress_bar=False)
-        try:
-            if not sim.precompute or "emulator" not in sim.sims:
-                raise NotImplementedError("the batched emulator needs a precomputable model (no host-chip feedback)")
-            model = sim.model
-            if model.host2chip_pes_senders:
-                raise NotImplementedError("the batched emulator does not run on-chip learning")
-            self.host_pre = BatchedHost(sim.sims["host_pre"], n_lanes, by_process) if "host_pre" in sim.sims else None
-            self.host = BatchedHost(sim.sims["host"], n_lanes, by_process) if "host" in sim.sims else None
-            self.chip = BatchedChip(sim.emulator, n_lanes)
-        except Exception:
-            sim.close()
-            raise
+            by_process[process] = np.asarray(items)
+        model = sim.model
+        self.host_pre = BatchedHost(sim.sims["host_pre"], n_lanes, by_process) if "host_pre" in sim.sims else None
+        self.host = BatchedHost(sim.sims["host"], n_lanes, by_process) if "host" in sim.sims else None
+        self.chip = BatchedChip(sim.emulator, n_lanes)
         self.dt = sim.dt
         self.n_steps = 0
         # host -> chip: each HostSendProcess feeds one spike input
@@ -481,7 +501,24 @@ class BatchedSimulator:
         self._chip_data = {probe: [] for probe in self._chip_probes}
         self._last_sent = {}
         self._last_received = {}
-        self.data = {}
+
+    def restart(self, presentations):
+        """A new run from a rested chip at t = 0, with other items, reusing this build.
+
+        Building (nengo-loihi's build and the routing table) is the slow part
+        of making a simulator; this starts fresh lanes on the same build. The
+        returned simulator shares the build: close only one of them.
+
+        Parameters
+        ----------
+        presentations : dict of nengo.Node -> ndarray
+            As for the constructor (the same nodes; any number of lanes).
+
+        Returns
+        -------
+        BatchedSimulator
+        """
+        return BatchedSimulator(None, presentations, _built=(self._sim, self._processes))
 
     @staticmethod
     def _chip2host(model):
@@ -544,7 +581,6 @@ class BatchedSimulator:
         for process, values in received.items():
             self._last_received[process] = values[:, -1]
         self.n_steps += steps
-        self._update_data()
 
     def _weighted(self, loihi_probe):
         """Chip-to-host values of every lane, (n_lanes, steps, size), weighted lane by lane as stock."""
@@ -561,7 +597,9 @@ class BatchedSimulator:
             out = self._filters[i](loihi_probe, out)
             self._chip_data[probe].append((i, out))
 
-    def _update_data(self):
+    @property
+    def data(self):
+        """dict of nengo.Probe -> ndarray, shape (n_lanes, n_steps, ...): every probe of every lane."""
         data = {}
         for host in (self.host_pre, self.host):
             if host is not None:
@@ -572,4 +610,4 @@ class BatchedSimulator:
             for i, out in parts:
                 lanes[i].append(np.asarray(out))
             data[probe] = np.stack([np.concatenate(rows) for rows in lanes])
-        self.data = data
+        return data
