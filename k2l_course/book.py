@@ -14,6 +14,15 @@ of those files (every module the chapters import, followed through the
 package's own imports, and the lock file): when one changes, the chapters run
 again in a fresh cache (and the old one is removed).
 
+A cold build (empty caches, as from a fresh clone) spends most of its time
+training networks and running the chip, which chapters share through the
+library's caches (``K2L_CACHE``). Sphinx executes the chapters one after
+another, so :func:`prefill` first fills those caches with independent work in
+parallel processes (one per core): the trainings, then the whole-test-set chip
+evaluations. The chapters then load what they need. The pages never depend on
+the prefill: a chapter computes (and caches) whatever is missing, exactly as
+without it; the prefill only decides when and where the work runs.
+
 This module imports no TensorFlow: ``conf.py`` imports it too.
 """
 
@@ -211,6 +220,86 @@ def execution_cache_path(root=ROOT, prune=True):
     return path
 
 
+def _train(config):
+    """Prefill task: one training, through the library's cache."""
+    from k2l_course import training
+    from k2l_course.quiet import silence
+
+    silence()
+    training.load_or_train(config, progress=False)
+    return config
+
+
+def prefill_tasks():
+    """What the chapters share through ``K2L_CACHE``, in the order to start it.
+
+    Returns
+    -------
+    trainings : list of k2l_course.training.TrainingConfig
+        Loihi-neuron training first (the chip evaluations need it).
+    chip_evaluations : list of dict
+        Keyword arguments of :func:`k2l_course.chip_eval.evaluate_chip`.
+    """
+    from k2l_course import regularization, reproduce, training
+
+    trainings = [training.TrainingConfig(neuron="loihi-relu", scale_firing_rates=100)]
+    trainings += [training.TrainingConfig(neuron="relu", seed=seed) for seed in reproduce.STUDY_SEEDS]
+    trainings.append(regularization.RegularizationConfig().training_config())
+    # chapters 5 and 6: the whole test set in sequence, and with a rested chip per image
+    chip_evaluations = [dict(), dict(chunk=1)]
+    return trainings, chip_evaluations
+
+
+def prefill(jobs=None, stream=None):
+    """Fill the library's caches with the chapters' shared work, in parallel processes.
+
+    Trainings run in a pool of ``jobs`` spawned processes; as soon as the
+    Loihi-neuron training is done, the chip evaluations run beside the other
+    trainings (they have their own worker processes). Each result is written
+    atomically to the cache under its own key, so the chapters find it.
+
+    Parameters
+    ----------
+    jobs : int, optional
+        Processes (default: one per core).
+    stream : file, optional
+        Where to print progress (default: stdout).
+
+    Returns
+    -------
+    float
+        Seconds taken.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, wait
+
+    from k2l_course import chip_eval, training
+
+    stream = stream or sys.stdout
+    jobs = jobs or os.cpu_count() or 1
+    trainings, chip_evaluations = prefill_tasks()
+    start = time.perf_counter()
+
+    def cached(config):
+        base = training.params_path(config)
+        return base.with_suffix(".json").exists() and base.with_name(base.name + ".npz").exists()
+
+    todo = [config for config in trainings if not cached(config)]
+    print(f"filling the caches: {len(todo)} trainings, then {len(chip_evaluations)} chip runs; {jobs} processes", file=stream, flush=True)
+    with ProcessPoolExecutor(max(1, min(jobs, len(todo))), mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_train, config) for config in todo]
+        if todo and todo[0] == trainings[0]:
+            futures[0].result()  # the chip runs need the Loihi-neuron training
+        for kwargs in chip_evaluations:
+            chip_eval.evaluate_chip(progress=False, jobs=max(1, jobs - 1), **kwargs)
+        wait(futures)
+        for future in futures:
+            future.result()
+    seconds = time.perf_counter() - start
+    print(f"  caches filled in {seconds:.0f} s", file=stream, flush=True)
+    return seconds
+
+
 def sphinx_command(output, solutions=False, strict=True, root=ROOT, python=None):
     """The sphinx-build command line for one build.
 
@@ -276,7 +365,7 @@ def build_environment(root=ROOT, environ=None):
     return env
 
 
-def build(output=None, solutions=False, strict=True, root=ROOT, stream=None):
+def build(output=None, solutions=False, strict=True, root=ROOT, stream=None, prefill_jobs=None):
     """Build the website.
 
     Parameters
@@ -289,6 +378,8 @@ def build(output=None, solutions=False, strict=True, root=ROOT, stream=None):
     root : path-like
     stream : file, optional
         Where to print the summary (default: stdout).
+    prefill_jobs : int, optional
+        Processes for :func:`prefill` (default one per core); 0 skips it.
 
     Returns
     -------
@@ -307,6 +398,15 @@ def build(output=None, solutions=False, strict=True, root=ROOT, stream=None):
     print(f"  trained parameters: {env['K2L_CACHE']}", file=stream)
     print(f"  executed chapters:  {execution_cache_path(root, prune=False)}", file=stream, flush=True)
     start = time.perf_counter()
+    if prefill_jobs != 0:
+        code = (
+            "import sys; from k2l_course import book; "
+            f"book.prefill(jobs={prefill_jobs!r})"
+        )
+        filled = subprocess.run([sys.executable, "-c", code], cwd=str(root), env=env)
+        if filled.returncode != 0:
+            print(f"\nfilling the caches FAILED (exit status {filled.returncode}); see the messages above.", file=stream)
+            return filled.returncode
     result = subprocess.run(cmd, cwd=str(root), env=env)
     seconds = time.perf_counter() - start
     if result.returncode != 0:
@@ -339,9 +439,16 @@ def add_arguments(parser):
     parser.add_argument(
         "--output", type=Path, default=None, help=f"HTML output directory (default {DEFAULT_OUTPUT}/)"
     )
+    parser.add_argument(
+        "--prefill-jobs",
+        type=int,
+        default=None,
+        help="processes that fill the trainings' and chip runs' caches before the chapters run "
+        "(default: one per core; 0 to skip)",
+    )
 
 
 def run(args):
     """Run ``k2l book``."""
-    return build(output=args.output, solutions=args.solutions, strict=args.strict)
+    return build(output=args.output, solutions=args.solutions, strict=args.strict, prefill_jobs=args.prefill_jobs)
 

@@ -189,6 +189,34 @@ def test_a_successful_build_prints_where_to_open_the_site(monkeypatch, tmp_path,
     assert (tmp_path / "site" / "index.html").as_uri() in capsys.readouterr().out
 
 
+def test_the_caches_are_filled_in_parallel_before_sphinx_runs_the_chapters(monkeypatch, tmp_path):
+    calls = []
+
+    def record(cmd, **kwargs):
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(book.subprocess, "run", record)
+    assert book.run(parse("--output", str(tmp_path / "site"))) == 0
+    prefill, sphinx = calls
+    assert "book.prefill(jobs=None)" in prefill[-1] and "sphinx" in sphinx
+    calls.clear()
+    assert book.run(parse("--output", str(tmp_path / "site"), "--prefill-jobs", "0")) == 0
+    (sphinx,) = calls
+    assert "sphinx" in sphinx
+
+
+def test_the_prefill_covers_the_trainings_the_chapters_share():
+    from k2l_course import regularization, training
+
+    trainings, chip_runs = book.prefill_tasks()
+    assert trainings[0] == training.TrainingConfig(neuron="loihi-relu", scale_firing_rates=100)
+    assert training.TrainingConfig(neuron="relu") in trainings
+    assert regularization.RegularizationConfig().training_config() in trainings
+    assert len(set(trainings)) == len(trainings), "a training would run twice, concurrently"
+    assert {"chunk": 1} in chip_runs and {} in chip_runs
+
+
 # -- the chapters' sources --------------------------------------------------------
 
 

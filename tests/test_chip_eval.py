@@ -50,3 +50,21 @@ def test_a_worker_that_cannot_start_fails_the_run_instead_of_hanging(small_loihi
         f.truncate(100)
     with pytest.raises(BrokenProcessPool):
         chip_eval.evaluate_chip(n_images=4, chunk=2, jobs=2, params=broken, progress=False)
+
+
+
+def test_batched_and_per_image_emulators_predict_the_same_in_both_protocols(small_loihi, private_cache):
+    import json
+
+    for chunk in (3, 1):  # images in sequence (chunks of 3), and a rested chip per image
+        fast = chip_eval.evaluate_chip(n_images=6, chunk=chunk, jobs=2, emulator="fast", params=small_loihi.params, progress=False)
+        for path in chip_eval.run_dir(small_loihi.params, 6, chunk).glob("*"):
+            path.unlink()  # drop the chunks: the batched run computes them again
+        batched = chip_eval.evaluate_chip(n_images=6, chunk=chunk, jobs=2, params=small_loihi.params, progress=False)
+        assert batched.emulator == "batched" and fast.emulator == "fast"
+        assert np.array_equal(batched.predictions, fast.predictions)
+        assert batched.nengo_dl == fast.nengo_dl
+        # --json writes this record: the predictions image by image, and the emulation time per image per worker
+        record = json.loads(json.dumps(batched.to_dict()))
+        assert record["seconds_per_image"] > 0 and record["jobs"] == 2
+        assert record["predictions"] == batched.predictions.tolist() and record["chip"]["n"] == 6

@@ -1,0 +1,93 @@
+"""The batched emulator gives every lane, bit for bit, what the per-image emulator gives.
+
+Each lane of :class:`k2l_course.batched.BatchedSimulator` is compared with
+``k2l_course.emulator.Simulator`` (itself bit-identical to nengo-loihi's stock
+emulator, see ``test_emulator.py``) on the same images, under both protocols
+the course uses: images in sequence on one chip, and a rested chip per image.
+Every probe is compared: the output and the spikes of every layer.
+"""
+
+import numpy as np
+import pytest
+
+from k2l_course.quiet import import_stack
+
+tf, nengo, nengo_dl, nengo_loihi = import_stack()
+
+from k2l_course import batched, chip, data, emulator  # noqa: E402
+
+STEPS = 30
+
+
+def items(images):
+    """Flattened images, as ``PresentInput`` holds them."""
+    return data.to_sequences(images, 1)[:, 0, :]
+
+
+def per_image_run(deployment, images):
+    """Probe data of the per-image emulator presenting ``images`` in sequence, one ``run_steps`` per image."""
+    deployment = chip.present(deployment, images)
+    with emulator.Simulator(deployment.net, progress_bar=False) as sim:
+        for _ in range(len(images)):
+            sim.run_steps(STEPS)
+        return emulator.probe_data(sim)
+
+
+def batched_run(sim, n_images):
+    for _ in range(n_images):
+        sim.run_steps(STEPS)
+    return sim.data
+
+
+@pytest.fixture(scope="module")
+def deployment(mnist):
+    return emulator.seed_deployment(mnist.test_images[:2], probe_layers=True)
+
+
+def assert_lane_equals(data, lane, reference):
+    assert set(data) == set(reference)
+    for probe, ref in reference.items():
+        got = data[probe][lane]
+        assert got.dtype == ref.dtype and got.shape == ref.shape, probe.label
+        assert np.array_equal(got, ref), f"lane {lane}, probe {probe.label}"
+
+
+def test_lanes_of_images_in_sequence_are_bit_identical(deployment, mnist):
+    images = mnist.test_images[:6].reshape(3, 2, 28, 28)  # 3 lanes of 2 images each
+    with batched.BatchedSimulator(deployment.net, {deployment.converted.input: items(images.reshape(-1, 28, 28)).reshape(3, 2, -1)}) as sim:
+        result = batched_run(sim, 2)
+    for lane in range(3):
+        assert_lane_equals(result, lane, per_image_run(deployment, images[lane]))
+
+
+def test_a_rested_chip_per_image_is_bit_identical_and_restart_reuses_the_build(deployment, mnist):
+    images = mnist.test_images[10:14]
+    one = items(images)[:, None, :]  # 4 lanes of 1 image
+    with batched.BatchedSimulator(deployment.net, {deployment.converted.input: one[:1]}) as first:
+        batched_run(first, 1)
+        again = first.restart({deployment.converted.input: one})
+        result = batched_run(again, 1)
+    for lane in range(4):
+        assert_lane_equals(result, lane, per_image_run(deployment, images[lane : lane + 1]))
+
+
+def test_the_chip_spikes_in_every_layer_of_every_lane(deployment, mnist):
+    """Not a vacuous comparison: the lanes spike, and differently for different images."""
+    images = items(mnist.test_images[:2])[:, None, :]
+    with batched.BatchedSimulator(deployment.net, {deployment.converted.input: images}) as sim:
+        result = batched_run(sim, 1)
+    for name in ("conv0", "conv1", "dense0"):
+        spikes = result[deployment.converted.probes[name]]
+        assert np.count_nonzero(spikes[0]) > 0 and np.count_nonzero(spikes[1]) > 0, name
+        assert not np.array_equal(spikes[0], spikes[1]), name
+
+
+def test_what_cannot_be_batched_bit_exactly_is_refused(deployment, mnist):
+    from test_emulator import learning_network
+
+    with emulator.Simulator(learning_network(), progress_bar=False) as sim:
+        with pytest.raises(NotImplementedError, match="learning"):
+            batched.BatchedChip(sim.emulator, 2)
+    with pytest.raises(ValueError, match="PresentInput"):
+        node = next(n for n in deployment.net.all_nodes if n is not deployment.converted.input)
+        batched.BatchedSimulator(deployment.net, {node: np.zeros((1, 1, 1))})
