@@ -6,7 +6,7 @@ Usage::
 
 The stock and the fast (per-image) simulators are built from the same deployed
 network (the seed notebook's deployment, see
-:func:`k2l_course.emulator.seed_deployment`), then run one image (30 steps) at
+:func:`k2l_course.chip.seed_deployment`), then run one image (30 steps) at
 a time, alternately, so that the load of a shared machine weighs on both
 alike. The batched emulator (:mod:`k2l_course.batched`) then runs ``--lanes``
 chips side by side, each presenting ``--images`` images in sequence (lane 0
@@ -34,7 +34,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from k2l_course.stack import import_stack  # noqa: E402
+from k2l_course import stack  # noqa: E402
 
 PRESENTATION_STEPS = 30
 
@@ -79,15 +79,15 @@ def main(argv=None):
     parser.add_argument("--lanes", type=int, default=100, help="chips side by side in the batched run (default 100)")
     args = parser.parse_args(argv)
 
-    _, _, _, nengo_loihi = import_stack()
-    from k2l_course import data, emulator
+    nengo_loihi = stack.nengo_loihi
+    from k2l_course import chip, data, emulator
     from k2l_course.chip import presentation_predictions
 
     params = None if args.random else (args.params or trained_params())
     what = f"parameters {params}" if params else f"random weights (gain {emulator.RANDOM_WEIGHT_GAIN:g})"
     mnist = data.load_mnist()
     images, labels = mnist.test_images[: args.images], mnist.test_labels[: args.images]
-    deployment = emulator.seed_deployment(images, params=params, probe_layers=True)
+    deployment = chip.seed_deployment(images, params=params, probe_layers=True)
     print(f"emulator benchmark: {args.images} MNIST test images, {what}")
 
     simulators, build = {}, {}

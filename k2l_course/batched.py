@@ -52,10 +52,9 @@ import inspect
 import numpy as np
 import scipy.sparse
 
-from k2l_course import emulator
-from k2l_course.quiet import import_stack
+from k2l_course import emulator, stack
 
-_, nengo, _, nengo_loihi = import_stack()
+nengo, nengo_loihi = stack.nengo, stack.nengo_loihi
 
 from nengo.builder.neurons import SimNeurons  # noqa: E402
 from nengo.builder.operator import Copy, DotInc, ElementwiseInc, Reset, TimeUpdate  # noqa: E402

@@ -18,15 +18,17 @@ integer arithmetic, which is what the course uses.
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 from tqdm.auto import trange
 
 from k2l_course import data as data_module
-from k2l_course.conversion import convert
-from k2l_course.model import ON_CHIP_LAYERS
 from k2l_course import stack
+from k2l_course.conversion import convert
+from k2l_course.model import ON_CHIP_LAYERS, build_seed_model
 from k2l_course.stats import Accuracy
 
 #: How long each image is shown (s): 30 steps of 1 ms.
@@ -146,7 +148,7 @@ def simulator_class(name):
     if name == "stock":
         return nengo_loihi.Simulator
     if name == "fast":
-        from k2l_course.emulator import Simulator
+        from k2l_course.emulator import Simulator  # lazy: chip stays cheap to import (the checks use it)
 
         return Simulator
     raise ValueError(f"unknown emulator {name!r}: choose 'fast' or 'stock'")
@@ -225,3 +227,45 @@ def run(deployment, labels=None, simulator=None, progress=False):
     predictions = presentation_predictions(output, steps)
     accuracy = None if labels is None else Accuracy.from_predictions(predictions, labels)
     return ChipRun(predictions=predictions, accuracy=accuracy, output=output, seconds=seconds, data=layer_data)
+
+
+#: Gain on the random (Glorot) initial weights of :func:`seed_deployment`, so
+#: that every on-chip layer spikes at a realistic rate (thousands of spikes per
+#: image on the chip, as with trained weights).
+RANDOM_WEIGHT_GAIN = 2.0
+
+
+def seed_deployment(images, params=None, weight_gain=RANDOM_WEIGHT_GAIN, seed=0, probe_layers=False):
+    """The course's network, deployed as in the seed notebook, to test emulators on.
+
+    Parameters
+    ----------
+    images : ndarray, shape (n, 28, 28)
+        Images to present, 30 ms each.
+    params : path-like, optional
+        A nengo-dl parameter file (e.g. trained with Loihi neurons). Without
+        it the network keeps its random Glorot initial weights, multiplied by
+        ``weight_gain``.
+    weight_gain : float
+        Gain on the random weights (ignored with ``params``).
+    seed : int
+        Seed of the random weights.
+    probe_layers : bool
+        Probe the spikes of every layer.
+
+    Returns
+    -------
+    Deployment
+    """
+    nengo_dl = stack.nengo_dl
+    seed_net = build_seed_model(seed=seed)
+    if params is not None:
+        return deploy(seed_net, params, images, probe_layers=probe_layers)
+    model = seed_net.model
+    model.set_weights([w * weight_gain for w in model.get_weights()])
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "random"
+        conv = convert(seed_net, "loihi-relu", CHIP_SCALE, CHIP_SYNAPSE, probes=False)
+        with nengo_dl.Simulator(conv.net, progress_bar=False) as sim:
+            sim.save_params(str(path))
+        return deploy(seed_net, path, images, probe_layers=probe_layers)

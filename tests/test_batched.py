@@ -10,7 +10,7 @@ Every probe is compared: the output and the spikes of every layer.
 import numpy as np
 import pytest
 
-from k2l_course.quiet import import_stack
+from k2l_course.stack import import_stack
 
 tf, nengo, nengo_dl, nengo_loihi = import_stack()
 
@@ -41,7 +41,7 @@ def batched_run(sim, n_images):
 
 @pytest.fixture(scope="module")
 def deployment(mnist):
-    return emulator.seed_deployment(mnist.test_images[:2], probe_layers=True)
+    return chip.seed_deployment(mnist.test_images[:2], probe_layers=True)
 
 
 def assert_lane_equals(data, lane, reference):

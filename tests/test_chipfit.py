@@ -95,10 +95,10 @@ def test_plot_has_a_bar_per_block_and_resource_and_the_limit_line():
 
 @pytest.fixture(scope="module")
 def seed_scenarios(mnist):
-    from k2l_course import emulator
+    from k2l_course import chip
     from k2l_course.model import build_seed_model
 
-    deployment = emulator.seed_deployment(mnist.test_images[:1])
+    deployment = chip.seed_deployment(mnist.test_images[:1])
     conv0 = deployment.converted.ensembles["conv0"]
     before = deployment.net.config[conv0].block_shape
     scenarios = chipfit.block_shape_scenarios(deployment, build_seed_model())

@@ -13,7 +13,7 @@ from k2l_course.stack import import_stack
 
 tf, nengo, nengo_dl, nengo_loihi = import_stack()
 
-from k2l_course import emulator  # noqa: E402
+from k2l_course import chip, emulator  # noqa: E402
 from nengo_loihi.block import Axon, LoihiBlock, Synapse  # noqa: E402
 from nengo_loihi.builder import Model  # noqa: E402
 from nengo_loihi.builder.discretize import discretize_model  # noqa: E402
@@ -54,7 +54,7 @@ def neuron_probes(ensemble, label):
 @pytest.fixture(scope="module")
 def seed_results(mnist):
     """Three test images through the seed-shaped network on both emulators."""
-    deployment = emulator.seed_deployment(mnist.test_images[:3], probe_layers=True)
+    deployment = chip.seed_deployment(mnist.test_images[:3], probe_layers=True)
     with deployment.net:
         for name in ("conv0", "conv1", "dense0"):
             neuron_probes(deployment.converted.ensembles[name], name)

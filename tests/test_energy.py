@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from k2l_course import emulator, energy
+from k2l_course import chip, emulator, energy
 from k2l_course.stack import import_stack
 
 tf, nengo, nengo_dl, nengo_loihi = import_stack()
@@ -134,7 +134,7 @@ def test_ann_macs_of_the_seed_network(seed_net):
 
 
 def test_seed_network_energy_per_inference(mnist, seed_net):
-    deployment = emulator.seed_deployment(mnist.test_images[:2])
+    deployment = chip.seed_deployment(mnist.test_images[:2])
     with emulator.Simulator(deployment.net, seed=0, progress_bar=False) as sim:
         sim.run(deployment.run_time)
         activity = energy.measure_activity(sim, n_inferences=2)
