@@ -107,18 +107,23 @@ def ensure_environment():
     STAMP.write_text(wanted + "\n")
 
 
-def ensure_chromium():
-    """Install Debian's chromium for the browser test where we can (as root with apt),
-    and bubblewrap (``bwrap``), which gives the grader's sandbox its allow-list view."""
-    if shutil.which("chromium") and shutil.which("bwrap"):
+#: Debian packages the tests use, by the program each provides: a real browser for the site
+#: tests, bubblewrap for the grader's allow-list sandbox, debootstrap for the Gradescope test.
+SYSTEM_TOOLS = {"chromium": "chromium", "bwrap": "bubblewrap", "debootstrap": "debootstrap"}
+
+
+def ensure_system_tools():
+    """Install the Debian packages the tests use, where we can (as root with apt-get)."""
+    missing = [package for program, package in SYSTEM_TOOLS.items() if not shutil.which(program)]
+    if not missing:
         return
     if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
         run("apt-get", "update", "-qq", env=env, stdout=subprocess.DEVNULL)
-        run("apt-get", "install", "-y", "-qq", "chromium", "bubblewrap", env=env, stdout=subprocess.DEVNULL)
+        run("apt-get", "install", "-y", "-qq", *missing, env=env, stdout=subprocess.DEVNULL)
     else:
-        say("chromium is not installed and I cannot install it (not root with apt-get): "
-            "the browser test will be skipped; install it with 'sudo apt-get install chromium'.")
+        say(f"{', '.join(missing)} not installed and I cannot install them (not root with apt-get): the tests "
+            f"that need them will be skipped; install them with 'sudo apt-get install {' '.join(missing)}'.")
 
 
 def venv_bin(venv):
@@ -224,7 +229,7 @@ def main(argv):
     if job == "setup":
         return 0
     if job == "test":
-        ensure_chromium()
+        ensure_system_tools()
         cmd = [BIN / "python", "-m", "pytest", "-m", "slow or not slow", *rest]  # all tests; a later -m wins
     elif job == "k2l":
         cmd = [BIN / "k2l", *rest]
