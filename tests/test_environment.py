@@ -82,8 +82,17 @@ def test_bootstrap_refuses_other_pythons_in_one_sentence(tmp_path):
     # Run the bootstrap's version gate as if on Python 3.12.
     source = (ROOT / "bootstrap.py").read_text()
     gate = source[: source.index("import hashlib")]
-    code = "import sys\nsys.version_info = (3, 12, 0)\n" + gate.replace("import sys\n", "", 1)
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+
+    def gate_on(version, job):
+        code = f"import sys\nsys.version_info = {version!r}\n" + gate.replace("import sys\n", "", 1)
+        return subprocess.run([sys.executable, "-c", code + f"\nrequire_python({job!r})\n"], capture_output=True,
+                              text=True)  # fmt: skip
+
+    result = gate_on((3, 12, 0), "test")
     assert result.returncode != 0
     message = result.stderr.strip()
     assert message.count("\n") == 0 and "Python 3.11" in message and "3.12" in message
+    # The student environment is claimed on 3.11 and 3.12 only.
+    assert gate_on((3, 12, 0), "student").returncode == 0
+    refused = gate_on((3, 13, 0), "student")
+    assert refused.returncode != 0 and refused.stderr.strip().count("\n") == 0 and "3.13" in refused.stderr
