@@ -136,10 +136,16 @@ def preload(names):
             continue
         if parts[0] in PRELOADABLE or parts[0] in sys.stdlib_module_names:
             wanted.add(name)
-    if {name.split(".")[0] for name in wanted} & _STACK and "nengo_loihi" not in sys.modules:
+    mentioned = {name.split(".")[0] for name in wanted} & _STACK
+    if mentioned:
         from k2l_course import stack
 
-        stack.import_stack()
+        for attribute, package in stack.PACKAGES.items():  # quietly, each only if named and installed
+            if package in mentioned and package not in sys.modules:
+                try:
+                    getattr(stack, attribute)
+                except ImportError:  # not in this environment (the student one has no TensorFlow)
+                    pass
     for name in sorted(wanted):
         if name in sys.modules:
             continue
