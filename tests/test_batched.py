@@ -16,6 +16,8 @@ tf, nengo, nengo_dl, nengo_loihi = import_stack()
 
 from k2l_course import batched, chip, data, emulator  # noqa: E402
 
+pytestmark = pytest.mark.slow  # batched vs per-image emulation of real images, in minutes
+
 STEPS = 30
 
 

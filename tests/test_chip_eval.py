@@ -1,8 +1,11 @@
 """The whole-test-set chip evaluation: parallel, resumable, reported with its interval."""
 
 import numpy as np
+import pytest
 
 from k2l_course import chip_eval
+
+pytestmark = pytest.mark.slow  # whole chip-eval runs, in minutes
 
 
 def test_chip_eval_runs_in_parallel_and_resumes(small_loihi, private_cache):

@@ -21,6 +21,8 @@ from nengo_loihi.emulator import EmulatorInterface  # noqa: E402
 from nengo_loihi.inputs import SpikeInput  # noqa: E402
 from nengo_loihi.probe import LoihiProbe  # noqa: E402
 
+pytestmark = pytest.mark.slow  # the stock emulator, image by image, in minutes
+
 #: Chip state compared after a run, on top of the probes.
 STATE = ("input", "current", "voltage", "spiked", "spike_count", "ref_count")
 

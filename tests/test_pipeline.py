@@ -11,6 +11,8 @@ import pytest
 from k2l_course import chip, evaluation, rates, training
 from k2l_course.training import TrainingConfig, load_or_train
 
+pytestmark = pytest.mark.slow  # real trainings, in minutes
+
 N = 200
 
 

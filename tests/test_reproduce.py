@@ -7,6 +7,8 @@ from k2l_course import evaluation, reproduce, seed
 from k2l_course.model import NEURON_LAYERS
 from k2l_course.stats import Accuracy
 
+pytestmark = pytest.mark.slow  # the seed's stages at small size, in minutes
+
 
 def test_every_stage_has_the_seed_numbers():
     assert set(seed.ACCURACY) == set(seed.DESCRIPTION)

@@ -29,6 +29,9 @@ import pytest
 
 from k2l_course import checks
 
+#: Every test here needs the built book (a cold build takes many minutes): run with the slow tests.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "book"
 CHROMIUM = "/usr/bin/chromium"

@@ -29,7 +29,10 @@ MODES = ("linux", "portable")
 #: What student code may never import on the student path.
 NOT_ON_THE_STUDENT_PATH = ("tensorflow", "nengo_dl", "keras")
 
-pytestmark = pytest.mark.skipif(not portable.linux_sandbox_available(), reason="compares with the Linux sandbox")
+pytestmark = [
+    pytest.mark.skipif(not portable.linux_sandbox_available(), reason="compares with the Linux sandbox"),
+    pytest.mark.slow,  # every exercise in both sandboxes, in minutes
+]
 
 
 @pytest.fixture(scope="module", params=MODES)
