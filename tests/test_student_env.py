@@ -11,6 +11,7 @@ portable mode gives the very outcome of the Linux sandbox.
 from __future__ import annotations
 
 import ast
+import importlib.util
 import json
 import os
 import subprocess
@@ -31,6 +32,9 @@ NOT_ON_THE_STUDENT_PATH = ("tensorflow", "nengo_dl", "keras")
 
 pytestmark = [
     pytest.mark.skipif(not portable.linux_sandbox_available(), reason="compares with the Linux sandbox"),
+    # In the full environment these would only repeat what tests/test_platforms.py runs in every student one.
+    pytest.mark.skipif(importlib.util.find_spec("tensorflow") is not None,
+                       reason="student-environment tests: tests/test_platforms.py runs them in each student environment"),
     pytest.mark.slow,  # every exercise in both sandboxes, in minutes
 ]
 
