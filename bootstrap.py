@@ -71,8 +71,8 @@ FULL_ONLY = (
 #: Modules imported to prove the student environment works (and never TensorFlow).
 STUDENT_IMPORTS = (
     "numpy", "scipy", "matplotlib", "nengo", "nengo_loihi", "tqdm", "nbformat", "nbclient", "jupyterlab",
-    "pytest", "k2l_course.cli", "k2l_course.checking", "k2l_course.checks", "k2l_course.sandbox.portable",
-    "k2l_course.notebook_check",
+    "pytest", "k2l_course.cli", "k2l_course.grading.check", "k2l_course.exercises.checks", "k2l_course.grading.sandbox.portable",
+    "k2l_course.exercises.notebook_check",
 )  # fmt: skip
 
 
@@ -225,7 +225,6 @@ def main(argv):
     if job == "student":
         return student(rest)
     ensure_environment()
-    os.environ.setdefault("K2L_CACHE", str(ROOT / ".k2l"))
     if job == "setup":
         return 0
     if job == "test":

@@ -1,6 +1,6 @@
 """Sphinx configuration of the k2l book.
 
-Build it with ``k2l book`` (see ``k2l_course/book.py``), which runs::
+Build it with ``k2l book`` (see ``k2l_course/site/book.py``), which runs::
 
     python -m sphinx -b html -c . book _build/html -W --keep-going
 
@@ -8,7 +8,7 @@ The configuration sits at the repository root, the sources in ``book/``.
 Every chapter is a MyST notebook that myst-nb executes at build time
 (jupyter-cache "cache" mode: an unchanged chapter is not executed again).
 Nothing but the pinned npm packages of the pages' live-code script
-(``live/``, see ``k2l_course/live_assets.py``) is fetched at build time, and the
+(``live/``, see ``k2l_course/site/live_assets.py``) is fetched at build time, and the
 pages load no script, style or font from another site.
 """
 
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
 from k2l_course import __version__  # noqa: E402
-from k2l_course.book import execution_cache_path  # noqa: E402
+from k2l_course.site.book import execution_cache_path  # noqa: E402
 
 # -- Project -----------------------------------------------------------------
 
@@ -59,7 +59,7 @@ myst_heading_anchors = 3
 nb_execution_mode = "cache"
 # jupyter-cache keys a notebook on its code cells only. The chapters' outputs
 # also depend on k2l_course and on the locked environment, so the cache lives
-# under a directory named by a hash of those (k2l_course.book): a change there
+# under a directory named by a hash of those (k2l_course.site.book): a change there
 # re-executes every chapter instead of publishing stale outputs. Changing this
 # value also makes Sphinx re-read every page (its rebuild level is "env").
 nb_execution_cache_path = str(execution_cache_path(ROOT))
@@ -150,7 +150,7 @@ def publish_executed_notebook(app, pagename, templatename, context, doctree):
 
 
 def setup(app):
-    from k2l_course import live_assets
+    from k2l_course.site import live_assets
 
     # The "Live code" control (k2l serve), bundled from live/ with npm at build time.
     app.connect("builder-inited", live_assets.setup_build)

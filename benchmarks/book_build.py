@@ -24,7 +24,7 @@ an older commit, to compare before and after in one session) with its own
 interpreter (``<repo>/.venv/bin/python`` unless ``--python`` says otherwise).
 
 Every build writes into a temporary directory (output, doctrees and execution
-cache: see ``K2L_JUPYTER_CACHE`` in :mod:`k2l_course.book`), so the
+cache: see ``K2L_JUPYTER_CACHE`` in :mod:`k2l_course.site.book`), so the
 repository's own ``_build`` is left alone.
 """
 

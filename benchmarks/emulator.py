@@ -6,9 +6,9 @@ Usage::
 
 The stock and the fast (per-image) simulators are built from the same deployed
 network (the seed notebook's deployment, see
-:func:`k2l_course.chip.seed_deployment`), then run one image (30 steps) at
+:func:`k2l_course.chip.loihi.seed_deployment`), then run one image (30 steps) at
 a time, alternately, so that the load of a shared machine weighs on both
-alike. The batched emulator (:mod:`k2l_course.batched`) then runs ``--lanes``
+alike. The batched emulator (:mod:`k2l_course.chip.batched`) then runs ``--lanes``
 chips side by side, each presenting ``--images`` images in sequence (lane 0
 the same images as the others). The script prints seconds per image (wall and
 CPU) of each, the ratios, and whether every probe (the output and each layer's
@@ -80,8 +80,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     nengo_loihi = stack.nengo_loihi
-    from k2l_course import chip, data, emulator
-    from k2l_course.chip import presentation_predictions
+    from k2l_course.chip import emulator
+    from k2l_course.chip import loihi as chip
+    from k2l_course.chip.loihi import presentation_predictions
+    from k2l_course.pipeline import data
 
     params = None if args.random else (args.params or trained_params())
     what = f"parameters {params}" if params else f"random weights (gain {emulator.RANDOM_WEIGHT_GAIN:g})"
@@ -106,7 +108,7 @@ def main(argv=None):
             sim.close()
 
     # The batched emulator: lane 0 presents the same images; the others the next ones.
-    from k2l_course.batched import BatchedSimulator
+    from k2l_course.chip.batched import BatchedSimulator
 
     all_images = mnist.test_images[: args.images * args.lanes]
     if len(all_images) < args.images * args.lanes:

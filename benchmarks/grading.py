@@ -12,11 +12,11 @@ of output, killing their own process group). No submission hangs: a time-out
 costs the same wall-clock seconds in every design and would only blur the
 comparison.
 
-The same grader (``k2l_course.grading.grade``, same checks, same isolation)
+The same grader (``k2l_course.grading.grade.grade``, same checks, same isolation)
 then grades the class with each design, side by side in one run:
 
 fast
-    :class:`k2l_course.sandbox.Sandbox`: one server per batch imports NumPy
+    :class:`k2l_course.grading.sandbox.Sandbox`: one server per batch imports NumPy
     (and the TensorFlow/nengo stack only if a submission mentions it) and
     forks a fresh, privilege-dropped, rlimited child per file.
 naive
@@ -53,9 +53,9 @@ sys.path.insert(0, str(REPO / "tests" / "classes"))
 
 import course  # noqa: E402
 
-from k2l_course import grading  # noqa: E402
+from k2l_course.grading import grade as grading  # noqa: E402
+from k2l_course.grading.sandbox import Sandbox  # noqa: E402
 from k2l_course.stack import import_stack  # noqa: E402
-from k2l_course.sandbox import Sandbox  # noqa: E402
 
 STACK = ("tensorflow", "nengo", "nengo_dl", "nengo_loihi")
 #: Every design grades on the same cases.
@@ -68,7 +68,7 @@ LIMITS = grading.Limits(timeout=600)
 
 def make_class(root, students):
     """Write the benchmark class (see module doc); returns the student ids."""
-    from k2l_course import checks
+    from k2l_course.exercises import checks
 
     wrong = sorted(p.name for p in course.WRONG_ANSWERS.glob("*.py") if "hangs" not in p.name)
     builder = course.ClassBuilder(root)
@@ -101,7 +101,7 @@ def make_class(root, students):
 class NaiveSandbox:
     """One fresh sandbox server (a new interpreter) per submission, importing ``preload`` first.
 
-    Same interface as :class:`~k2l_course.sandbox.Sandbox` as the grader uses
+    Same interface as :class:`~k2l_course.grading.sandbox.Sandbox` as the grader uses
     it; each worker thread keeps the server of the student it is grading and
     replaces it when it moves on to the next student.
     """

@@ -9,7 +9,7 @@ Usage::
    copy class of ``tests/classes/copies.py`` (independent correct work in
    several genuinely different ways, plus planted disguised copies) is
    written as their submissions, sized to the same number of students; then
-   ``k2l_course.report.write_report`` runs ``--repeat`` times. The median
+   ``k2l_course.grading.report.write_report`` runs ``--repeat`` times. The median
    time is printed, with and without the similarity analysis.
 2. Similarity: recall on the planted copies and the independent pairs
    flagged, for that class.
@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "tests" / "classes"))
 import copies  # noqa: E402
 import records  # noqa: E402
 
-from k2l_course import report, similarity  # noqa: E402
+from k2l_course.grading import report, similarity  # noqa: E402
 
 
 def main():

@@ -38,6 +38,7 @@
 # %%
 import numpy as np
 
+
 # %% [markdown]
 # ## 1.1 Images as input sequences (`prepare_images`)
 #
@@ -67,13 +68,15 @@ def prepare_images(images, n_steps):
     """
     raise NotImplementedError("prepare_images: write your code here")
 
+
 # %%
 if __name__ == "__main__":
-    from k2l_course.data import load_mnist
+    from k2l_course.pipeline.data import load_mnist
 
     test_images = load_mnist().test_images[:3]
     x = prepare_images(test_images, n_steps=5)
     print(x.shape, x.dtype, x.min(), x.max())  # (3, 5, 784) float32 0.0 255.0
+
 
 # %% [markdown]
 # ## 1.2 Accuracy at the last time step (`last_step_accuracy`)
@@ -102,6 +105,7 @@ def last_step_accuracy(output, labels):
     """
     raise NotImplementedError("last_step_accuracy: write your code here")
 
+
 # %%
 if __name__ == "__main__":
     # Two examples, three steps: the first settles on class 1 (its label), the
@@ -116,6 +120,6 @@ if __name__ == "__main__":
 # Check your answers: save this file (Ctrl+S / Cmd+S), then run this cell. It prints the
 # same report as `k2l check` in a terminal. (Graders skip this cell.)
 if __name__ == "__main__":
-    from k2l_course.notebook_check import check_this
+    from k2l_course.exercises.notebook_check import check_this
 
     check_this("ch1_conversion", globals())

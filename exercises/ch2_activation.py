@@ -35,6 +35,7 @@
 # %%
 import numpy as np
 
+
 # %% [markdown]
 # ## 2.1 The rate formula (`loihi_rate`)
 #
@@ -67,10 +68,12 @@ def loihi_rate(current, dt=0.001):
     """
     raise NotImplementedError("loihi_rate: write your code here")
 
+
 # %%
 if __name__ == "__main__":
     currents = np.array([-10.0, 100.0, 400.0, 600.0, 900.0, 2000.0])
     print(loihi_rate(currents))
+
 
 # %% [markdown]
 # ## 2.2 Spikes, step by step (`loihi_spikes`)
@@ -110,6 +113,7 @@ def loihi_spikes(current, dt=0.001):
     """
     raise NotImplementedError("loihi_spikes: write your code here")
 
+
 # %%
 if __name__ == "__main__":
     steps = 20
@@ -122,6 +126,6 @@ if __name__ == "__main__":
 # Check your answers: save this file (Ctrl+S / Cmd+S), then run this cell. It prints the
 # same report as `k2l check` in a terminal. (Graders skip this cell.)
 if __name__ == "__main__":
-    from k2l_course.notebook_check import check_this
+    from k2l_course.exercises.notebook_check import check_this
 
     check_this("ch2_activation", globals())

@@ -38,6 +38,7 @@
 # %%
 import numpy as np
 
+
 # %% [markdown]
 # ## 3.1 Mean rate of the active neurons (`mean_active_rate`)
 #
@@ -73,6 +74,7 @@ def mean_active_rate(outputs, amplitude=1.0):
     """
     raise NotImplementedError("mean_active_rate: write your code here")
 
+
 # %%
 if __name__ == "__main__":
     # 2 examples, 4 steps, 3 neurons at amplitude 0.01 (a spike is 0.01 / 0.001 = 10).
@@ -81,6 +83,7 @@ if __name__ == "__main__":
     outputs[0, ::2, 1] = 10.0  # 500 Hz; neuron 2 is silent
     outputs[1, 0, 2] = 10.0  # 250 Hz, the only active neuron of example 1
     print(mean_active_rate(outputs, amplitude=0.01))
+
 
 # %% [markdown]
 # ## 3.2 A scale for every layer (`scales_for_target`)
@@ -108,9 +111,11 @@ def scales_for_target(rates, target=200.0):
     """
     raise NotImplementedError("scales_for_target: write your code here")
 
+
 # %%
 if __name__ == "__main__":
     print(scales_for_target({"to-spikes": 14.4, "conv0": 1.9, "conv1": 1.0, "dense0": 2.7}))
+
 
 # %% [markdown]
 # ## 3.3 What a scaled Loihi layer passes on (`scaled_layer_output`)
@@ -142,6 +147,7 @@ def scaled_layer_output(values, scale, dt=0.001):
     """
     raise NotImplementedError("scaled_layer_output: write your code here")
 
+
 # %%
 if __name__ == "__main__":
     a = np.array([0.5, 2.0, 5.0, 12.0])
@@ -152,6 +158,6 @@ if __name__ == "__main__":
 # Check your answers: save this file (Ctrl+S / Cmd+S), then run this cell. It prints the
 # same report as `k2l check` in a terminal. (Graders skip this cell.)
 if __name__ == "__main__":
-    from k2l_course.notebook_check import check_this
+    from k2l_course.exercises.notebook_check import check_this
 
     check_this("ch3_scaling", globals())

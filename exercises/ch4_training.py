@@ -38,6 +38,7 @@
 # %%
 import numpy as np
 
+
 # %% [markdown]
 # ## 4.1 Each neuron's rate (`layer_rates`)
 #
@@ -65,10 +66,12 @@ def layer_rates(outputs, amplitude=1.0, percentile=99.9):
     """
     raise NotImplementedError("layer_rates: write your code here")
 
+
 # %%
 if __name__ == "__main__":
     outputs = np.random.default_rng(0).gamma(2.0, 1.0, (100, 1, 4)) * 0.01
     print(layer_rates(outputs, amplitude=0.01, percentile=99.9))
+
 
 # %% [markdown]
 # ## 4.2 The regularization loss (`rate_penalty`)
@@ -96,6 +99,7 @@ def rate_penalty(rates, min_rate, max_rate):
     """
     raise NotImplementedError("rate_penalty: write your code here")
 
+
 # %%
 if __name__ == "__main__":
     print(rate_penalty(np.array([50.0, 150.0, 300.0]), min_rate=100.0, max_rate=250.0))  # 2500.0
@@ -104,6 +108,6 @@ if __name__ == "__main__":
 # Check your answers: save this file (Ctrl+S / Cmd+S), then run this cell. It prints the
 # same report as `k2l check` in a terminal. (Graders skip this cell.)
 if __name__ == "__main__":
-    from k2l_course.notebook_check import check_this
+    from k2l_course.exercises.notebook_check import check_this
 
     check_this("ch4_training", globals())

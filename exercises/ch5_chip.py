@@ -40,12 +40,13 @@
 # %%
 import numpy as np
 
+
 # %% [markdown]
 # ## 5.1 Block shapes that fit (`block_shapes`)
 #
 # The course's network has three on-chip layers: `conv0` (output shape
 # `(13, 13, 32)`: rows, columns, channels), `conv1` (`(6, 6, 64)`) and `dense0`
-# (`(100,)`). The seed's block shapes, `k2l_course.chip.SEED_BLOCK_SHAPES`, fit every
+# (`(100,)`). The seed's block shapes, `k2l_course.chip.loihi.SEED_BLOCK_SHAPES`, fit every
 # block on a core. Write `block_shapes()` returning a dict with a block shape (a
 # tuple of ints) for each of the three layers such that
 #
@@ -67,13 +68,15 @@ def block_shapes():
     """
     raise NotImplementedError("block_shapes: write your code here")
 
+
 # %%
 if __name__ == "__main__":
-    from k2l_course.checks.ch5_chip import chip_fit
+    from k2l_course.exercises.checks.ch5_chip import chip_fit
 
     for layer, fit in chip_fit(block_shapes()).items():
         usage = ", ".join(f"{resource} {used}/{limit}" for resource, (used, limit) in fit["worst"].items())
         print(f"{layer}: {fit['blocks']} cores; most used by one block: {usage}")
+
 
 # %% [markdown]
 # ## 5.2 Counting blocks (`n_blocks`)
@@ -98,9 +101,11 @@ def n_blocks(layer_shape, block_shape):
     """
     raise NotImplementedError("n_blocks: write your code here")
 
+
 # %%
 if __name__ == "__main__":
     print(n_blocks((13, 13, 32), (16, 16, 4)))
+
 
 # %% [markdown]
 # ## 5.3 Reading the chip's answers (`presentation_predictions`)
@@ -128,6 +133,7 @@ def presentation_predictions(output, steps_per_image):
     """
     raise NotImplementedError("presentation_predictions: write your code here")
 
+
 # %%
 if __name__ == "__main__":
     # Two images of 3 steps: the second presentation starts on the first's answer.
@@ -141,6 +147,6 @@ if __name__ == "__main__":
 # Check your answers: save this file (Ctrl+S / Cmd+S), then run this cell. It prints the
 # same report as `k2l check` in a terminal. (Graders skip this cell.)
 if __name__ == "__main__":
-    from k2l_course.notebook_check import check_this
+    from k2l_course.exercises.notebook_check import check_this
 
     check_this("ch5_chip", globals())

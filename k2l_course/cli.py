@@ -17,15 +17,15 @@ from k2l_course import __version__
 #: name -> (module, one-line help)
 COMMANDS = {
     "reproduce": ("k2l_course.reproduce", "run the seed's whole pipeline at full size and compare with its numbers"),
-    "book": ("k2l_course.book", "build the course website (executes every chapter)"),
-    "serve": ("k2l_course.serve", "serve the built website with live code on a Jupyter kernel on this machine"),
-    "check": ("k2l_course.checking", "check your exercise answers and show points and hints"),
-    "make-exercises": ("k2l_course.exercises", "generate exercises/ from solutions/ (maintainers)"),
-    "grade": ("k2l_course.grading", "autograde a folder of student submissions (instructors)"),
-    "gradescope-bundle": ("k2l_course.gradescope", "write a Gradescope autograder zip (instructors)"),
-    "report": ("k2l_course.report", "rebuild the class report (report.html) of a graded output (instructors)"),
-    "export": ("k2l_course.export", "write a graded output as a Canvas, Moodle or plain CSV gradebook (instructors)"),
-    "chip-eval": ("k2l_course.chip_eval", "run the emulated chip over the whole MNIST test set"),
+    "book": ("k2l_course.site.book", "build the course website (executes every chapter)"),
+    "serve": ("k2l_course.site.serve", "serve the built website with live code on a Jupyter kernel on this machine"),
+    "check": ("k2l_course.grading.check", "check your exercise answers and show points and hints"),
+    "make-exercises": ("k2l_course.exercises.generate", "generate exercises/ from solutions/ (maintainers)"),
+    "grade": ("k2l_course.grading.grade", "autograde a folder of student submissions (instructors)"),
+    "gradescope-bundle": ("k2l_course.grading.gradescope", "write a Gradescope autograder zip (instructors)"),
+    "report": ("k2l_course.grading.report", "rebuild the class report (report.html) of a graded output (instructors)"),
+    "export": ("k2l_course.grading.export", "write a graded output as a Canvas, Moodle or plain CSV gradebook (instructors)"),
+    "chip-eval": ("k2l_course.chip.evaluate", "run the emulated chip over the whole MNIST test set"),
 }
 
 

@@ -1,6 +1,7 @@
-"""Files that readers see whole or not at all.
+"""Where the library keeps its files, and files that readers see whole or not at all.
 
-Every file the course writes for others to read (gradebooks, feedback,
+:func:`cache_dir` is the one place that decides where computed results
+(trained parameters, chip runs) are kept. Every file the course writes for others to read (gradebooks, feedback,
 results, reports, caches, bundles) is written beside its final name and
 renamed into place, so a reader, or a run that was killed half-way, never
 sees half a file.
@@ -12,6 +13,33 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
+
+import k2l_course
+
+
+def cache_dir(environ=None):
+    """Where the library keeps what it computes once: trained parameters, chip runs.
+
+    ``$K2L_CACHE`` if set; else ``.k2l`` in the course's source checkout when
+    the package runs from one (so a fresh clone starts empty, like its
+    ``_build``); else ``~/.cache/k2l``. Entries are keyed by what produced
+    them, so a stale one is never reused.
+
+    Parameters
+    ----------
+    environ : mapping, optional
+        The environment to read ``K2L_CACHE`` from (default: ``os.environ``).
+
+    Returns
+    -------
+    pathlib.Path
+        Not created here.
+    """
+    environ = os.environ if environ is None else environ
+    if environ.get("K2L_CACHE"):
+        return Path(environ["K2L_CACHE"])
+    checkout = k2l_course.checkout()
+    return checkout / ".k2l" if checkout else Path.home() / ".cache" / "k2l"
 
 
 @contextlib.contextmanager

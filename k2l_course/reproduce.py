@@ -25,8 +25,19 @@ from pathlib import Path
 from tabulate import tabulate
 
 from k2l_course import seed as seed_ref
-from k2l_course.model import NEURON_LAYERS
-from k2l_course.rates import TARGET_RATE, scales_for_target
+from k2l_course.chip import loihi as chip
+from k2l_course.chip.loihi import simulator_class
+from k2l_course.pipeline import data, training
+from k2l_course.pipeline.conversion import layer_scales
+from k2l_course.pipeline.evaluation import evaluate
+from k2l_course.pipeline.model import NEURON_LAYERS, build_seed_model
+from k2l_course.pipeline.rates import (
+    TARGET_RATE,
+    over_cap_fraction,
+    passed_fraction,
+    scales_for_target,
+    spikes_per_neuron,
+)
 from k2l_course.stats import Accuracy
 
 #: Evaluation sizes: the seed uses 100 images in nengo-dl and 5 on the chip.
@@ -87,8 +98,6 @@ class Stage:
 
 
 def _evaluation_stage(key, seed_net, params, mnist, n_test, progress=True, **kwargs):
-    from k2l_course.evaluation import evaluate
-
     start = time.perf_counter()
     ev = evaluate(seed_net, params, mnist.test_images[:n_test], mnist.test_labels[:n_test], progress=progress, **kwargs)
     seconds = time.perf_counter() - start
@@ -101,7 +110,7 @@ def diagnose(spiking, relu, scale):
 
     Parameters
     ----------
-    spiking, relu : k2l_course.evaluation.Evaluation
+    spiking, relu : k2l_course.pipeline.evaluation.Evaluation
         The same parameters and images, with spiking neurons and with rate ReLU at scale 1.
     scale : float or dict of str -> float
 
@@ -109,8 +118,6 @@ def diagnose(spiking, relu, scale):
     -------
     dict of str -> dict
     """
-    from k2l_course.conversion import layer_scales
-    from k2l_course.rates import over_cap_fraction, passed_fraction, spikes_per_neuron
 
     scales = layer_scales(scale)
     return {
@@ -143,8 +150,6 @@ def run_all(n_test=N_TEST, n_chip=N_CHIP, simulator=None, progress=True, log=pri
     -------
     list of Stage
     """
-    from k2l_course import chip, data, training
-    from k2l_course.model import build_seed_model
 
     if n_test < N_SEED:
         raise ValueError(f"n_test={n_test}: evaluate on at least the seed's {N_SEED} images")
@@ -245,9 +250,6 @@ def seed_study(seeds=STUDY_SEEDS, n_test=N_SEED, progress=True, log=print):
     list of dict
         One row per seed.
     """
-    from k2l_course import data, training
-    from k2l_course.evaluation import evaluate
-    from k2l_course.model import build_seed_model
 
     mnist = data.load_mnist()
     images, labels = mnist.test_images[:n_test], mnist.test_labels[:n_test]
@@ -316,7 +318,7 @@ def add_arguments(parser):
     )
     parser.add_argument(
         "--emulator", choices=("fast", "stock"), default="fast",
-        help="chip emulator: fast (bit-identical to stock, see k2l_course.emulator) or nengo-loihi's stock one",
+        help="chip emulator: fast (bit-identical to stock, see k2l_course.chip.emulator) or nengo-loihi's stock one",
     )
     parser.add_argument(
         "--seeds", type=int, nargs="*", default=list(STUDY_SEEDS),
@@ -328,7 +330,6 @@ def add_arguments(parser):
 def run(args):
     """Run ``k2l reproduce``."""
     start = time.perf_counter()
-    from k2l_course.chip import simulator_class
 
     stages = run_all(
         n_test=args.n_test, n_chip=args.n_chip, simulator=simulator_class(args.emulator), progress=not args.no_progress

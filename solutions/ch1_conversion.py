@@ -63,7 +63,7 @@ def prepare_images(images, n_steps):
 
 # %%
 if __name__ == "__main__":
-    from k2l_course.data import load_mnist
+    from k2l_course.pipeline.data import load_mnist
 
     test_images = load_mnist().test_images[:3]
     x = prepare_images(test_images, n_steps=5)

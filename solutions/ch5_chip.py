@@ -33,7 +33,7 @@ import numpy as np
 #
 # The course's network has three on-chip layers: `conv0` (output shape
 # `(13, 13, 32)`: rows, columns, channels), `conv1` (`(6, 6, 64)`) and `dense0`
-# (`(100,)`). The seed's block shapes, `k2l_course.chip.SEED_BLOCK_SHAPES`, fit every
+# (`(100,)`). The seed's block shapes, `k2l_course.chip.loihi.SEED_BLOCK_SHAPES`, fit every
 # block on a core. Write `block_shapes()` returning a dict with a block shape (a
 # tuple of ints) for each of the three layers such that
 #
@@ -63,7 +63,7 @@ def block_shapes():
 
 # %%
 if __name__ == "__main__":
-    from k2l_course.checks.ch5_chip import chip_fit
+    from k2l_course.exercises.checks.ch5_chip import chip_fit
 
     for layer, fit in chip_fit(block_shapes()).items():
         usage = ", ".join(f"{resource} {used}/{limit}" for resource, (used, limit) in fit["worst"].items())

@@ -10,7 +10,7 @@ import pytest
 @pytest.fixture(scope="session")
 def mnist():
     """The real MNIST (loaded once per test session)."""
-    from k2l_course.data import load_mnist
+    from k2l_course.pipeline.data import load_mnist
 
     return load_mnist()
 
@@ -37,7 +37,7 @@ SMALL = dict(n_train=6000, epochs=1)
 @pytest.fixture(scope="session")
 def small_relu(mnist, private_cache):
     """The seed network trained with ReLU on a small subset."""
-    from k2l_course.training import TrainingConfig, load_or_train
+    from k2l_course.pipeline.training import TrainingConfig, load_or_train
 
     return load_or_train(TrainingConfig(neuron="relu", **SMALL), mnist, progress=False)
 
@@ -45,7 +45,7 @@ def small_relu(mnist, private_cache):
 @pytest.fixture(scope="session")
 def small_loihi(mnist, private_cache):
     """The seed network trained with Loihi neurons at scale 100 on a small subset."""
-    from k2l_course.training import TrainingConfig, load_or_train
+    from k2l_course.pipeline.training import TrainingConfig, load_or_train
 
     return load_or_train(TrainingConfig(neuron="loihi-relu", scale_firing_rates=100, **SMALL), mnist, progress=False)
 
@@ -53,6 +53,6 @@ def small_loihi(mnist, private_cache):
 @pytest.fixture(scope="session")
 def seed_net():
     """The seed's Keras network (untrained)."""
-    from k2l_course.model import build_seed_model
+    from k2l_course.pipeline.model import build_seed_model
 
     return build_seed_model()

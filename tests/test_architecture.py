@@ -78,4 +78,46 @@ def test_tensorflow_and_nengo_dl_are_imported_only_by_the_stack_module():
         if any(module == h or module.startswith(h + ".") for module in imports(MODULES[name]) for h in heavy)
     }  # fmt: skip
     # training also loads tqdm's Keras callback, after the stack (it imports Keras itself).
-    assert importers <= {"k2l_course.stack", "k2l_course.training"}
+    assert importers <= {"k2l_course.stack", "k2l_course.pipeline.training"}
+
+
+#: The package's layers, bottom up: a module imports only from its own layer or below.
+LAYERS = [
+    {"k2l_course", "k2l_course.stack", "k2l_course.quiet", "k2l_course.files", "k2l_course.stats", "k2l_course.seed"},
+    {"k2l_course.pipeline"},
+    {"k2l_course.chip"},
+    {"k2l_course.reproduce"},
+    {"k2l_course.exercises"},
+    {"k2l_course.grading"},
+    {"k2l_course.site"},
+    {"k2l_course.cli"},
+]
+
+
+def layer_of(name):
+    """The index in LAYERS of the module or subpackage ``name`` belongs to."""
+    for index in reversed(range(len(LAYERS))):
+        if any(name == top or name.startswith(top + ".") for top in LAYERS[index] - {"k2l_course"}):
+            return index
+    assert name == "k2l_course", f"{name} is in no layer: add it to LAYERS"
+    return 0
+
+
+def test_every_module_belongs_to_a_layer():
+    for name in MODULES:
+        layer_of(name)
+
+
+def test_imports_go_one_way_from_the_bottom_layer_up():
+    upward = sorted(
+        f"{name} imports {other}"
+        for name in MODULES
+        for other in own_imports(name)
+        if layer_of(other) > layer_of(name)
+    )  # fmt: skip
+    assert upward == []
+
+
+def test_the_layer_check_catches_an_upward_import():
+    assert layer_of("k2l_course.grading.sandbox.wire") > layer_of("k2l_course.pipeline.model")
+    assert layer_of("k2l_course.site.book") > layer_of("k2l_course.chip.loihi")

@@ -1,7 +1,7 @@
 """The batched emulator gives every lane, bit for bit, what the per-image emulator gives.
 
-Each lane of :class:`k2l_course.batched.BatchedSimulator` is compared with
-``k2l_course.emulator.Simulator`` (itself bit-identical to nengo-loihi's stock
+Each lane of :class:`k2l_course.chip.batched.BatchedSimulator` is compared with
+``k2l_course.chip.emulator.Simulator`` (itself bit-identical to nengo-loihi's stock
 emulator, see ``test_emulator.py``) on the same images, under both protocols
 the course uses: images in sequence on one chip, and a rested chip per image.
 Every probe is compared: the output and the spikes of every layer.
@@ -14,7 +14,9 @@ from k2l_course.stack import import_stack
 
 tf, nengo, nengo_dl, nengo_loihi = import_stack()
 
-from k2l_course import batched, chip, data, emulator  # noqa: E402
+from k2l_course.chip import batched, emulator  # noqa: E402
+from k2l_course.chip import loihi as chip
+from k2l_course.pipeline import data
 
 pytestmark = pytest.mark.slow  # batched vs per-image emulation of real images, in minutes
 

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from k2l_course import book, checks
+from k2l_course.exercises import checks
+from k2l_course.site import book
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = sorted((ROOT / "book").glob("*.md"))
@@ -50,7 +51,7 @@ def test_a_change_in_the_library_changes_the_cache_key(repo_copy):
 
 
 def test_a_change_in_a_module_the_chapters_reach_only_indirectly_changes_the_key(repo_copy):
-    # no chapter imports k2l_course.emulator; chip does, inside a function
+    # no chapter imports k2l_course.chip.emulator; chip does, inside a function
     before = book.execution_cache_key(repo_copy)
     emulator = repo_copy / "k2l_course" / "emulator.py"
     emulator.write_text(emulator.read_text() + "\n# changed\n")
@@ -76,7 +77,7 @@ def test_modules_the_chapters_never_reach_do_not_change_the_key(repo_copy):
         path = repo_copy / "k2l_course" / name
         path.write_text(path.read_text() + "\n# changed\n")
     assert book.execution_cache_key(repo_copy) == before
-    assert {"k2l_course.evaluation", "k2l_course.plots", "k2l_course.stats"} <= book.chapter_modules(repo_copy)
+    assert {"k2l_course.pipeline.evaluation", "k2l_course.site.plots", "k2l_course.stats"} <= book.chapter_modules(repo_copy)
     assert "k2l_course.cli" not in book.chapter_modules(repo_copy)
 
 
@@ -164,8 +165,8 @@ def test_the_build_reads_book_with_the_root_configuration(tmp_path):
 
 
 def test_k2l_cache_defaults_to_the_repository_but_is_never_overridden():
-    assert book.build_environment(ROOT, {})["K2L_CACHE"] == str(ROOT / ".k2l")
-    assert book.build_environment(ROOT, {"K2L_CACHE": "/elsewhere"})["K2L_CACHE"] == "/elsewhere"
+    assert book.build_environment({})["K2L_CACHE"] == str(ROOT / ".k2l")
+    assert book.build_environment({"K2L_CACHE": "/elsewhere"})["K2L_CACHE"] == "/elsewhere"
 
 
 def test_a_failed_build_exits_non_zero_and_says_so(monkeypatch, tmp_path, capsys):
@@ -207,7 +208,7 @@ def test_the_caches_are_filled_in_parallel_before_sphinx_runs_the_chapters(monke
 
 
 def test_the_prefill_covers_the_trainings_the_chapters_share():
-    from k2l_course import regularization, training
+    from k2l_course.pipeline import regularization, training
 
     trainings, chip_runs = book.prefill_tasks()
     assert trainings[0] == training.TrainingConfig(neuron="loihi-relu", scale_firing_rates=100)
@@ -266,7 +267,7 @@ def test_every_displayed_figure_has_alt_text():
 
 
 def test_figures_have_a_white_background_and_labelled_axes():
-    from k2l_course import plots
+    from k2l_course.site import plots
 
     x = np.linspace(-10, 1100, 200)
     figures = [
@@ -283,7 +284,7 @@ def test_figures_have_a_white_background_and_labelled_axes():
 
 
 def test_softmax_rows_are_probabilities():
-    from k2l_course.plots import softmax
+    from k2l_course.site.plots import softmax
 
     p = softmax(np.array([[1000.0, 0.0], [1.0, 1.0]]))
     np.testing.assert_allclose(p.sum(axis=-1), 1.0)
@@ -295,7 +296,7 @@ def test_softmax_rows_are_probabilities():
 
 
 def test_the_rate_penalty_is_zero_inside_the_range_and_quadratic_outside():
-    from k2l_course.losses import range_penalty
+    from k2l_course.pipeline.losses import range_penalty
 
     inside = np.array([[0.0, 150.0, 250.0], [0.0, 200.0, 0.0]])  # mean active rate 200
     assert range_penalty(inside, 150, 250) == 0.0
@@ -305,7 +306,7 @@ def test_the_rate_penalty_is_zero_inside_the_range_and_quadratic_outside():
 
 
 def test_the_training_loss_matches_the_numpy_penalty():
-    from k2l_course.losses import range_penalty, rate_range_loss
+    from k2l_course.pipeline.losses import range_penalty, rate_range_loss
 
     rng = np.random.default_rng(0)
     for scale in (0.3, 1.0, 3.0):
@@ -317,7 +318,7 @@ def test_the_training_loss_matches_the_numpy_penalty():
 
 
 def test_rate_landing_reports_the_share_of_rates_in_and_above_the_range():
-    from k2l_course.regularization import rate_landing
+    from k2l_course.pipeline.regularization import rate_landing
 
     # 2 examples, 3 neurons: rates 100, 300 and a silent neuron
     rates = np.array([[100.0, 300.0, 0.0], [100.0, 300.0, 0.0]])
@@ -328,7 +329,7 @@ def test_rate_landing_reports_the_share_of_rates_in_and_above_the_range():
 
 
 def test_bad_regularization_settings_are_refused():
-    from k2l_course.regularization import RegularizationConfig
+    from k2l_course.pipeline.regularization import RegularizationConfig
 
     with pytest.raises(ValueError, match="low < high"):
         RegularizationConfig(low=300, high=200)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from k2l_course import checking, grading
+from k2l_course.grading import check as checking
+from k2l_course.grading import grade as grading
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ROOT / "tests" / "classes"
@@ -102,8 +103,8 @@ def test_a_runs_returned_values_are_dropped_as_soon_as_they_are_judged():
 
     import numpy as np
 
-    from k2l_course.checks import runner
-    from k2l_course.sandbox import Outcome, SandboxResult
+    from k2l_course.grading import runner
+    from k2l_course.grading.sandbox import Outcome, SandboxResult
 
     sys.path.insert(0, str(CLASSES))
     import standin

@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from k2l_course import checks
-from k2l_course.checks import ch2_activation, ch4_training, ch5_chip
-from k2l_course.checks.items import Fail, Item, Verdict, full, item
-from k2l_course.checks.runner import check_file
-from k2l_course.sandbox import Outcome, wire
+from k2l_course.exercises import checks
+from k2l_course.exercises.checks import ch2_activation, ch4_training, ch5_chip
+from k2l_course.exercises.checks.items import Fail, Item, Verdict, full, item
+from k2l_course.grading.runner import check_file
+from k2l_course.grading.sandbox import Outcome, wire
 
 ROOT = Path(__file__).resolve().parents[1]
 WRONG_ANSWERS = sorted((ROOT / "tests" / "wrong_answers").glob("*.py"))
@@ -75,8 +75,8 @@ def test_public_cases_are_deterministic_plain_data():
 
 HIDDEN = '''
 import numpy as np
-from k2l_course.checks.items import Fail, full, item
-from k2l_course.checks import validate as v
+from k2l_course.exercises.checks.items import Fail, full, item
+from k2l_course.exercises.checks import validate as v
 
 
 def cases():
@@ -394,9 +394,9 @@ BLOCK_SHAPES = {
 
 def converted_fit(nengo_loihi, seed_net, shapes):
     """Per-block use of the network nengo-dl's converter makes of the seed model."""
-    from k2l_course import chipfit
-    from k2l_course.conversion import convert
-    from k2l_course.model import ON_CHIP_LAYERS
+    from k2l_course.chip import chipfit
+    from k2l_course.pipeline.conversion import convert
+    from k2l_course.pipeline.model import ON_CHIP_LAYERS
 
     conv = convert(seed_net, "loihi-relu", 400, 0.005, probes=False)
     with conv.net:
@@ -412,8 +412,8 @@ def converted_fit(nengo_loihi, seed_net, shapes):
 def test_block_fit_network_is_the_converted_seed_network(stack):
     # The block-shape check builds the seed network without TensorFlow; every
     # block must use exactly what it uses in the network the converter makes.
-    from k2l_course.checks import blockfit
-    from k2l_course.model import ON_CHIP_LAYERS, build_seed_model
+    from k2l_course.exercises.checks import blockfit
+    from k2l_course.pipeline.model import ON_CHIP_LAYERS, build_seed_model
 
     _, nengo, _, nengo_loihi = stack
     seed_net = build_seed_model()
@@ -431,13 +431,13 @@ def test_block_fit_network_is_the_converted_seed_network(stack):
 
 
 def chipfit_report(net):
-    from k2l_course import chipfit
+    from k2l_course.chip import chipfit
 
     return chipfit.fit_report(net)
 
 
 def test_block_fit_without_tensorflow_gives_the_same_report(stack):
-    from k2l_course.checks import blockfit
+    from k2l_course.exercises.checks import blockfit
 
     overflow = blockfit.fit_in_worker(BLOCK_SHAPES["synapse memory overflow"])
     assert overflow == json.loads(json.dumps(blockfit.fit(BLOCK_SHAPES["synapse memory overflow"])))
@@ -445,19 +445,18 @@ def test_block_fit_without_tensorflow_gives_the_same_report(stack):
     assert overflow["blocks"] == {"conv0": 6, "conv1": 3, "dense0": 1}
 
 
-def test_block_fit_architecture_is_the_seed_models():
-    from k2l_course.checks import blockfit
-    from k2l_course.model import NEURON_LAYERS, OUTPUT_LAYER, build_seed_model
+def test_the_keras_model_is_built_from_the_seed_networks_description():
+    from k2l_course.pipeline import model
 
-    seed_net = build_seed_model()
-    assert tuple(seed_net.model.input_shape[1:]) == blockfit.INPUT_SHAPE
-    for name, filters, kernel, strides in blockfit.CONVOLUTIONS:
+    seed_net = model.build_seed_model()
+    assert tuple(seed_net.model.input_shape[1:]) == model.INPUT_SHAPE
+    for name, filters, kernel, strides in model.CONVOLUTIONS:
         layer = seed_net.layer(name)
         assert (layer.filters, layer.kernel_size, layer.strides) == (filters, (kernel, kernel), (strides, strides))
-    for name, units in blockfit.DENSE:
+    for name, units in model.DENSE:
         assert seed_net.layer(name).units == units
-    assert seed_net.layer(OUTPUT_LAYER).units == blockfit.OUTPUT_UNITS
-    assert [n for n, *_ in blockfit.CONVOLUTIONS] + [n for n, _ in blockfit.DENSE] == list(NEURON_LAYERS)
+    assert seed_net.layer(model.OUTPUT_LAYER).units == model.OUTPUT_UNITS
+    assert seed_net.model.count_params() == model.N_PARAMETERS
 
 
 # -- k2l check, end to end ----------------------------------------------------------------------
@@ -501,7 +500,7 @@ def test_k2l_check_explains_bad_arguments(tmp_path):
 def test_k2l_check_finds_the_files_to_check(tmp_path):
     import os
 
-    from k2l_course.checking import UsageError, find_targets
+    from k2l_course.grading.check import UsageError, find_targets
 
     folder = tmp_path / "work"
     folder.mkdir()

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from k2l_course import chip_eval
+from k2l_course.chip import evaluate as chip_eval
 
 pytestmark = pytest.mark.slow  # whole chip-eval runs, in minutes
 

@@ -7,7 +7,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from k2l_course import chipfit  # noqa: E402
+from k2l_course.chip import chipfit  # noqa: E402
 from k2l_course.stack import import_stack  # noqa: E402
 
 tf, nengo, nengo_dl, nengo_loihi = import_stack()
@@ -95,8 +95,8 @@ def test_plot_has_a_bar_per_block_and_resource_and_the_limit_line():
 
 @pytest.fixture(scope="module")
 def seed_scenarios(mnist):
-    from k2l_course import chip
-    from k2l_course.model import build_seed_model
+    from k2l_course.chip import loihi as chip
+    from k2l_course.pipeline.model import build_seed_model
 
     deployment = chip.seed_deployment(mnist.test_images[:1])
     conv0 = deployment.converted.ensembles["conv0"]

@@ -6,8 +6,8 @@ import pickle
 import numpy as np
 import pytest
 
-from k2l_course import data
-from k2l_course.data import MnistError, load_mnist
+from k2l_course.pipeline import data
+from k2l_course.pipeline.data import MnistError, load_mnist
 
 
 def test_offline_copy_is_the_real_mnist(mnist):

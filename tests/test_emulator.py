@@ -1,7 +1,7 @@
 """The fast emulator gives bit-identical results to nengo-loihi's own.
 
 Each test builds one network, runs it on the stock emulator
-(``nengo_loihi.Simulator``) and on the fast one (``k2l_course.emulator``) with
+(``nengo_loihi.Simulator``) and on the fast one (``k2l_course.chip.emulator``) with
 the same seed and inputs, and requires every probe -- spikes, voltages,
 currents, decoded outputs -- and the final chip state to be equal bit for bit.
 """
@@ -13,13 +13,15 @@ from k2l_course.stack import import_stack
 
 tf, nengo, nengo_dl, nengo_loihi = import_stack()
 
-from k2l_course import chip, emulator  # noqa: E402
 from nengo_loihi.block import Axon, LoihiBlock, Synapse  # noqa: E402
 from nengo_loihi.builder import Model  # noqa: E402
 from nengo_loihi.builder.discretize import discretize_model  # noqa: E402
 from nengo_loihi.emulator import EmulatorInterface  # noqa: E402
 from nengo_loihi.inputs import SpikeInput  # noqa: E402
 from nengo_loihi.probe import LoihiProbe  # noqa: E402
+
+from k2l_course.chip import emulator
+from k2l_course.chip import loihi as chip  # noqa: E402
 
 pytestmark = pytest.mark.slow  # the stock emulator, image by image, in minutes
 

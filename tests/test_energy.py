@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from k2l_course import chip, emulator, energy
+from k2l_course.chip import emulator, energy
+from k2l_course.chip import loihi as chip
 from k2l_course.stack import import_stack
 
 tf, nengo, nengo_dl, nengo_loihi = import_stack()
@@ -153,5 +154,5 @@ def test_stock_simulator_runs_are_refused():
     with nengo.Network() as net:
         nengo.Ensemble(10, 1)
     with nengo_loihi.Simulator(net, progress_bar=False) as sim:
-        with pytest.raises(TypeError, match="k2l_course.emulator.Simulator"):
+        with pytest.raises(TypeError, match="k2l_course.chip.emulator.Simulator"):
             energy.measure_activity(sim)

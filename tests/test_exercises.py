@@ -15,10 +15,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from k2l_course import checks, cli
-from k2l_course.exercises import (
+from k2l_course import cli
+from k2l_course.exercises import checks
+from k2l_course.exercises.generate import (
     STUB,
     ExerciseSourceError,
+    exercise_files,
     format_cells,
     generate,
     parse_cells,
@@ -169,10 +171,17 @@ def test_malformed_solution_regions_are_refused(bad, message):
 
 
 def test_malformed_cells_are_refused():
-    with pytest.raises(ExerciseSourceError, match="markdown"):
-        parse_cells("# %% [markdown]\n# fine\nnot a comment\n")
-    with pytest.raises(ExerciseSourceError, match="before the first"):
-        parse_cells("x = 1\n# %%\ny = 2\n")
+    with pytest.raises(ExerciseSourceError, match="unknown cell option 'foo'"):
+        parse_cells('# %% tags=["a"] foo=1\nx = 1\n')
+    with pytest.raises(ExerciseSourceError, match="ch9_x.py"):
+        parse_cells("# %% tags=[1]\nx = 1\n", "ch9_x.py")
+
+
+def test_a_solution_must_open_with_its_markdown_introduction(tmp_path):
+    solution = tmp_path / "ch9_x.py"
+    solution.write_text("x = 1\n" + GOOD)  # code before the first cell marker is a code cell
+    with pytest.raises(ExerciseSourceError, match="first cell should be the exercise's markdown introduction"):
+        exercise_files(solution, "ch9_x")
 
 
 def test_notebook_json_is_stable_text():

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from k2l_course import cli, export
+from k2l_course import cli
+from k2l_course.grading import export
 
 CLASSES = Path(__file__).parent / "classes"
 
@@ -142,6 +143,6 @@ def test_bad_rosters_get_a_clear_error_and_nothing_is_written(output, tmp_path, 
 
 
 def report_records(out):
-    from k2l_course.report import load_output
+    from k2l_course.grading.report import load_output
 
     return load_output(out).records

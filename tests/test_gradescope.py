@@ -19,14 +19,15 @@ from pathlib import Path
 
 import pytest
 
-from k2l_course import checks, cli
+from k2l_course import cli
+from k2l_course.exercises import checks
 
 ROOT = Path(__file__).resolve().parents[1]
 
 HIDDEN_CHECK = '''
 import numpy as np
-from k2l_course.checks.ch1_conversion import _spiking_output, check_accuracy
-from k2l_course.checks.items import item
+from k2l_course.exercises.checks.ch1_conversion import _spiking_output, check_accuracy
+from k2l_course.exercises.checks.items import item
 
 
 def cases():
@@ -82,7 +83,7 @@ def test_the_bundle_holds_the_autograder_the_pinned_environment_and_no_solutions
         setup = archive.read("setup.sh").decode()
     assert {"setup.sh", "run_autograder", "grader.json", "package/pyproject.toml", "hidden_checks/unseen.py"} <= set(names)
     assert modes["run_autograder"] & 0o111 and modes["setup.sh"] & 0o111
-    assert "package/k2l_course/grading.py" in names and "package/k2l_course/checks/__init__.py" in names
+    assert "package/k2l_course/grading/grade.py" in names and "package/k2l_course/exercises/checks/__init__.py" in names
     assert not [n for n in names if n.startswith(("solutions/", "tests/", "package/solutions", "package/tests"))]
     assert not [n for n in names if "__pycache__" in n]
     seed = config.pop("seed")
@@ -322,7 +323,7 @@ def _set_up_root(base, bundle):
 
 def _submissions(folder):
     """A correct, a partial and a hostile submission (one folder each)."""
-    from k2l_course import checks
+    from k2l_course.exercises import checks
 
     solutions = {f"{e}.py": (ROOT / "solutions" / f"{e}.py").read_text() for e in checks.EXERCISES}
     made = {
@@ -392,14 +393,14 @@ def test_setup_sh_and_run_autograder_work_in_a_fresh_debian_and_grade_as_k2l_gra
 
 
 def checks_total():
-    from k2l_course import checks
+    from k2l_course.exercises import checks
 
     return checks.total_points()
 
 
 def _interpreter_choice(tmp_path, python311):
     """What setup.sh's interpreter step picks on a system with or without a python3.11."""
-    from k2l_course import gradescope
+    from k2l_course.grading import gradescope
 
     stubs = tmp_path / "bin"
     stubs.mkdir()

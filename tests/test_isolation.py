@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from k2l_course.sandbox import Call, Sandbox, defined_functions
+from k2l_course.grading.sandbox import Call, Sandbox, defined_functions
 
 ROOT = os.geteuid() == 0
 
@@ -140,10 +140,10 @@ def attempt(name):
     except ImportError as error:
         return str(error)
 def after_meta_path_games(name):
-    sys.meta_path[:] = [f for f in sys.meta_path if type(f).__module__ != "k2l_course.sandbox.guard"]
+    sys.meta_path[:] = [f for f in sys.meta_path if type(f).__module__ != "k2l_course.grading.sandbox.guard"]
     return attempt(name)
-""", *[("attempt", {"name": n}) for n in ("k2l_course", "k2l_course.rates", "k2l_course.checks", "solutions")],
-        ("after_meta_path_games", {"name": "k2l_course.checks.ch2_activation"}))  # fmt: skip
+""", *[("attempt", {"name": n}) for n in ("k2l_course", "k2l_course.pipeline.rates", "k2l_course.exercises.checks", "solutions")],
+        ("after_meta_path_games", {"name": "k2l_course.exercises.checks.ch2_activation"}))  # fmt: skip
     values = [o.value for o in result.outcomes]
     assert all(v.startswith("refused: k2l_course") for v in values[:3]) and values[3].startswith("refused: solutions")
     if ROOT:  # the files are not in the view either
@@ -251,7 +251,7 @@ def g():
 @pytest.mark.skipif(not ROOT, reason="needs root (memory cgroup)")
 @pytest.mark.parametrize("how", ["memfd", "sysv", "posix-shm", "tmpfs"])
 def test_memory_beyond_the_limit_is_refused_whatever_holds_it(box, tmp_path, how):
-    from k2l_course.sandbox import isolation
+    from k2l_course.grading.sandbox import isolation
 
     if isolation.own_memory_cgroup() is None:  # (a property of the machine, not of the sandbox)
         pytest.skip("no writable memory cgroup here")
@@ -386,14 +386,14 @@ def test_the_package_imports_without_posix_only_modules():
     import sys
 
     code = ("import sys\nfor name in ('resource', 'fcntl', 'pwd', 'grp', 'termios', 'posix'):\n"
-            "    sys.modules[name] = None\nimport k2l_course.sandbox, k2l_course.sandbox.wire, "
-            "k2l_course.sandbox.submission, k2l_course.sandbox.guard\nprint('ok')\n")  # fmt: skip
+            "    sys.modules[name] = None\nimport k2l_course.grading.sandbox, k2l_course.grading.sandbox.wire, "
+            "k2l_course.grading.sandbox.submission, k2l_course.grading.sandbox.guard\nprint('ok')\n")  # fmt: skip
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.strip() == "ok", done.stderr
 
 
 def test_what_one_run_may_send_back_is_bounded_in_total(box, tmp_path):
-    from k2l_course.sandbox import wire
+    from k2l_course.grading.sandbox import wire
 
     third = wire.MAX_RESULT_BYTES // 3 + (1 << 20)
     result = run(box, tmp_path, f"""
@@ -426,7 +426,7 @@ def test_as_the_students_own_user_reference_code_and_forbidden_names_are_still_r
     path.write_text("import importlib\ndef attempt(name):\n    try:\n        importlib.import_module(name)\n"
                     "        return 'imported'\n    except ImportError as error:\n        return str(error)\n")
     with Sandbox(separate_user=False) as sandbox:
-        result = sandbox.run(path, [Call("attempt", {"name": "k2l_course.rates"}), Call("attempt", {"name": "csv"})],
+        result = sandbox.run(path, [Call("attempt", {"name": "k2l_course.pipeline.rates"}), Call("attempt", {"name": "csv"})],
                              forbidden={"csv": "not here"})  # fmt: skip
     assert result.outcomes[0].value.startswith("refused: k2l_course")
     assert result.outcomes[1].value == "refused: csv (not here)"
@@ -435,7 +435,7 @@ def test_as_the_students_own_user_reference_code_and_forbidden_names_are_still_r
 @pytest.mark.root
 @pytest.mark.skipif(not ROOT, reason="needs root")
 def test_without_bubblewrap_the_per_run_walls_still_hold(tmp_path, monkeypatch):
-    from k2l_course.sandbox import isolation
+    from k2l_course.grading.sandbox import isolation
 
     monkeypatch.setattr(isolation, "bwrap_command", lambda *args, **kwargs: None)
     path = tmp_path / "work.py"

@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from k2l_course import checks
-from k2l_course.checks import ch1_conversion, ch3_scaling, ch5_chip
-from k2l_course.checks import validate as v
-from k2l_course.checks.runner import check_file
-from k2l_course.sandbox import Outcome, wire
+from k2l_course.exercises import checks
+from k2l_course.exercises.checks import ch1_conversion, ch3_scaling, ch5_chip
+from k2l_course.exercises.checks import validate as v
+from k2l_course.grading.runner import check_file
+from k2l_course.grading.sandbox import Outcome, wire
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -179,7 +179,7 @@ import importlib, json, runpy, sys, types, warnings
 sys.modules["tensorflow"] = None
 sys.modules["nengo_dl"] = None
 warnings.simplefilter("ignore")
-from k2l_course import checks
+from k2l_course.exercises import checks
 
 
 def resolve(dotted):
@@ -251,13 +251,13 @@ def refused_report():
 
 def test_every_exercise_declares_its_refused_calls_with_reasons_in_the_students_terms():
     for exercise in checks.EXERCISES:
-        declared = importlib.import_module(f"k2l_course.checks.{exercise}").FORBIDDEN
+        declared = importlib.import_module(f"k2l_course.exercises.checks.{exercise}").FORBIDDEN
         assert isinstance(declared, dict)
         for name, reason in declared.items():
             assert isinstance(name, str) and name.count(".") >= 1
             assert isinstance(reason, str) and len(reason) > 30 and "exercise" in reason, (name, reason)
     merged = checks.forbidden()
-    assert set(merged) == {n for e in checks.EXERCISES for n in importlib.import_module(f"k2l_course.checks.{e}").FORBIDDEN}
+    assert set(merged) == {n for e in checks.EXERCISES for n in importlib.import_module(f"k2l_course.exercises.checks.{e}").FORBIDDEN}
     assert "nengo_loihi.neurons.loihi_rates" in checks.forbidden(["ch2_activation"])
     assert checks.forbidden(["ch1_conversion"]) == {}
     both = checks.forbidden(["ch2_activation", "ch3_scaling"])["nengo_loihi.neurons.loihi_rates"]
@@ -373,7 +373,7 @@ def test_mean_rate_cases_have_an_example_without_any_active_neuron():
 
 
 def test_float32_arithmetic_passes_and_the_tolerance_still_separates_neighbouring_plateaus():
-    from k2l_course.rates import loihi_relu_rate
+    from k2l_course.pipeline.rates import loihi_relu_rate
 
     one = item_named("ch2_activation.loihi_rate_formula")
     for rng in [None] + [checks.case_rng(seed, one) for seed in range(5)]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from k2l_course import live_assets
+from k2l_course.site import live_assets
 
 LIVE = live_assets.LIVE
 

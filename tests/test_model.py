@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from k2l_course import conversion, model
+from k2l_course.pipeline import conversion, model
 
 
 def test_seed_architecture(seed_net):

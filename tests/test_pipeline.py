@@ -8,8 +8,9 @@ the 95% interval.
 import numpy as np
 import pytest
 
-from k2l_course import chip, evaluation, rates, training
-from k2l_course.training import TrainingConfig, load_or_train
+from k2l_course.chip import loihi as chip
+from k2l_course.pipeline import evaluation, rates, training
+from k2l_course.pipeline.training import TrainingConfig, load_or_train
 
 pytestmark = pytest.mark.slow  # real trainings, in minutes
 
@@ -91,7 +92,7 @@ def test_last_step_predictions():
 def test_rate_regularized_training_is_plain_training_plus_rate_losses(mnist, private_cache):
     import json
 
-    from k2l_course import regularization
+    from k2l_course.pipeline import regularization
 
     config = regularization.RegularizationConfig(n_train=2000, epochs=1)
     trained = regularization.load_or_train(config, mnist, progress=False)

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from k2l_course import planning
+from k2l_course.grading import planning
 
 FUNCTIONS = {"ch1_conversion": {"flatten_images"}, "ch2_activation": {"loihi_rate"}, "ch3_scaling": {"scale"}}
 

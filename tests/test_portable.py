@@ -12,8 +12,8 @@ import sys
 
 import pytest
 
-from k2l_course.sandbox import Call, portable
-from k2l_course.sandbox.portable import PortableSandbox
+from k2l_course.grading.sandbox import Call, portable
+from k2l_course.grading.sandbox.portable import PortableSandbox
 
 
 def write(tmp_path, text, name="answer.py"):
@@ -74,7 +74,7 @@ def test_output_is_capped(tmp_path, box):
 def test_the_course_and_forbidden_names_are_refused(tmp_path, box):
     path = write(
         tmp_path,
-        "def course():\n    import k2l_course.checks\n"
+        "def course():\n    import k2l_course.exercises.checks\n"
         "def sol():\n    import solutions\n"
         "def frac():\n    import fractions\n"
         "def mean():\n    from statistics import mean\n    return mean([1, 2])\n"

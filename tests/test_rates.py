@@ -8,7 +8,7 @@ must spike exactly like nengo-loihi's reference ``step``.
 import numpy as np
 import pytest
 
-from k2l_course import rates
+from k2l_course.pipeline import rates
 from k2l_course.stack import import_stack
 
 

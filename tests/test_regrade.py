@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from k2l_course import grading
+from k2l_course.grading import grade as grading
 
 CLASSES = Path(__file__).parent / "classes"
 

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from k2l_course import checks, cli, report
-from k2l_course.checks import sections
+from k2l_course import cli
+from k2l_course.exercises import checks
+from k2l_course.exercises.checks import sections
+from k2l_course.grading import report
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = Path(__file__).parent / "classes"

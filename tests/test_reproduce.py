@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from k2l_course import evaluation, reproduce, seed
-from k2l_course.model import NEURON_LAYERS
+from k2l_course import reproduce, seed
+from k2l_course.pipeline import evaluation
+from k2l_course.pipeline.model import NEURON_LAYERS
 from k2l_course.stats import Accuracy
 
 pytestmark = pytest.mark.slow  # the seed's stages at small size, in minutes

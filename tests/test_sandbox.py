@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from k2l_course.sandbox import Call, Sandbox, SandboxError, isolation, wire
+from k2l_course.grading.sandbox import Call, Sandbox, SandboxError, isolation, wire
 
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="privilege separation is only possible when the grader is root")
@@ -111,7 +111,7 @@ def test_a_raising_function_costs_its_call_only(sandbox, tmp_path):
 
 
 def test_imports_the_server_makes_for_a_submission_are_harmless(sandbox, tmp_path):
-    from k2l_course.sandbox import server
+    from k2l_course.grading.sandbox import server
 
     text = "import antigravity, this\nfrom unittest import __main__\nimport idlelib.idle, numpy.linalg, json\n"
     assert server.mentioned_modules(text) >= {"antigravity", "unittest.__main__", "idlelib.idle", "numpy.linalg"}
@@ -216,7 +216,7 @@ def test_printed_output_is_captured_and_capped(sandbox, tmp_path):
 
 
 def test_sending_back_too_much_data_is_refused(sandbox, tmp_path, monkeypatch):
-    from k2l_course.sandbox import server
+    from k2l_course.grading.sandbox import server
 
     result = run(sandbox, tmp_path, "import numpy as np\ndef f():\n    return np.zeros(40 * 2**20)\n", ("f", {}))
     assert result.status == "crashed"
@@ -256,7 +256,7 @@ def test_notebooks_run_their_code_cells_with_magics_neutralized(sandbox, tmp_pat
 
 
 def test_notebook_cells_are_named_as_jupyter_shows_them():
-    from k2l_course.sandbox.submission import read_units
+    from k2l_course.grading.sandbox.submission import read_units
 
     notebook = {
         "cells": [
@@ -310,7 +310,7 @@ def test_student_code_runs_as_an_unprivileged_user_without_the_graders_environme
 
 @needs_root
 def test_student_code_cannot_read_secrets_nor_the_course_sources(sandbox, tmp_path, world):
-    from k2l_course.sandbox import default_hidden
+    from k2l_course.grading.sandbox import default_hidden
 
     secret = str(world / "secret")
     result = run(sandbox, tmp_path, f"""

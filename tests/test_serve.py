@@ -22,9 +22,9 @@ import time
 from pathlib import Path
 
 import pytest
-
-from k2l_course import serve
 from test_site import CHROMIUM_ARGS, _chromium_or_skip, site  # noqa: F401  (site: the built site, a fixture)
+
+from k2l_course.site import serve
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTER = "02-activation"

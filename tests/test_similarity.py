@@ -12,8 +12,8 @@ import json
 import sys
 from pathlib import Path
 
-
-from k2l_course import cli, similarity
+from k2l_course import cli
+from k2l_course.grading import similarity
 
 CLASSES = Path(__file__).parent / "classes"
 ROOT = Path(__file__).resolve().parents[1]

@@ -27,7 +27,7 @@ from urllib.parse import urldefrag, urlparse
 
 import pytest
 
-from k2l_course import checks
+from k2l_course.exercises import checks
 
 #: Every test here needs the built book (a cold build takes many minutes): run with the slow tests.
 pytestmark = pytest.mark.slow

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from k2l_course import checks
-from k2l_course.checks.runner import check_file
-from k2l_course.sandbox import portable
+from k2l_course.exercises import checks
+from k2l_course.grading.runner import check_file
+from k2l_course.grading.sandbox import portable
 
 ROOT = Path(__file__).resolve().parents[1]
 WRONG_ANSWERS = sorted((ROOT / "tests" / "wrong_answers").glob("*.py"))
@@ -139,9 +139,9 @@ def test_k2l_check_never_imports_tensorflow(tmp_path):
 
 #: Modules a student's check goes through.
 STUDENT_PATH = (
-    "k2l_course.cli", "k2l_course.checking", "k2l_course.checks", *(f"k2l_course.checks.{e}" for e in checks.EXERCISES),
-    "k2l_course.checks.runner", "k2l_course.sandbox", "k2l_course.sandbox.wire", "k2l_course.sandbox.submission",
-    "k2l_course.sandbox.child", "k2l_course.sandbox.portable", "k2l_course.notebook_check", "k2l_course.exercises",
+    "k2l_course.cli", "k2l_course.grading.check", "k2l_course.exercises.checks", *(f"k2l_course.exercises.checks.{e}" for e in checks.EXERCISES),
+    "k2l_course.grading.runner", "k2l_course.grading.sandbox", "k2l_course.grading.sandbox.wire", "k2l_course.grading.sandbox.submission",
+    "k2l_course.grading.sandbox.child", "k2l_course.grading.sandbox.portable", "k2l_course.exercises.notebook_check", "k2l_course.exercises.generate",
 )  # fmt: skip
 POSIX_ONLY = ("resource", "fcntl", "pwd", "grp", "termios")
 
@@ -156,8 +156,8 @@ def test_student_path_imports_no_posix_only_module_and_checks_portably(tmp_path)
         "    except ImportError as error:\n        failed[name] = str(error)\n"
         "print(json.dumps(failed))\n"
         "if failed:\n    sys.exit(0)\n"
-        "from k2l_course.sandbox.portable import PortableSandbox\n"
-        "from k2l_course.checks.runner import check_file\n"
+        "from k2l_course.grading.sandbox.portable import PortableSandbox\n"
+        "from k2l_course.grading.runner import check_file\n"
         "with PortableSandbox(memory='watch') as box:\n"
         "    result = check_file(sys.argv[2], 'ch2_activation', run_calls=box.run)\n"
         "print(json.dumps([result.status, result.score, result.points]))\n"
@@ -202,7 +202,7 @@ def _solved_notebook(tmp_path, exercise):
     """The exercise notebook with the solution's code in place of each stub cell."""
     import nbformat
 
-    from k2l_course.exercises import parse_cells
+    from k2l_course.exercises.generate import parse_cells
 
     notebook = nbformat.read(ROOT / "exercises" / f"{exercise}.ipynb", as_version=4)
     solved = [c for c in parse_cells((ROOT / "solutions" / f"{exercise}.py").read_text(encoding="utf-8")) if c.kind == "code"]

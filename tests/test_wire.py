@@ -8,7 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from k2l_course.sandbox import wire
+from k2l_course.grading.sandbox import wire
 
 
 def payload(header_bytes, blobs=()):

@@ -24,7 +24,7 @@ import random
 import re
 from pathlib import Path
 
-from k2l_course import checks
+from k2l_course.exercises import checks
 
 ROOT = Path(__file__).resolve().parents[2]
 EXERCISES = checks.EXERCISES

@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import standin  # noqa: E402
 
-from k2l_course import grading  # noqa: E402
-from k2l_course.sandbox import Sandbox  # noqa: E402
+from k2l_course.grading import grade as grading  # noqa: E402
+from k2l_course.grading.sandbox import Sandbox  # noqa: E402
 
 
 def main():

@@ -2,7 +2,7 @@
 
 The grader's own tests and benchmark use these so they do not depend on the
 exercises' exact items: two exercises in the format of
-:mod:`k2l_course.checks` (items with cases and a judge), one hidden check,
+:mod:`k2l_course.exercises.checks` (items with cases and a judge), one hidden check,
 and :func:`make_class`, which writes a class of submissions (correct, partly
 wrong, and one of each kind of bad behaviour) and returns the exact score
 each must get.
@@ -31,7 +31,7 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Item:
-    """An item in the format of ``k2l_course.checks.Item`` (the issue 9 contract)."""
+    """An item in the format of ``k2l_course.exercises.checks.Item`` (the issue 9 contract)."""
 
     exercise: str
     name: str
@@ -130,7 +130,7 @@ HIDDEN_ITEMS = [
 
 
 def items(exercise=None, hidden_dir=None):
-    """The registry, like ``k2l_course.checks.items``."""
+    """The registry, like ``k2l_course.exercises.checks.items``."""
     found = list(ITEMS) + (list(HIDDEN_ITEMS) if hidden_dir else [])
     return [item for item in found if exercise in (None, item.exercise)]
 

@@ -1,0 +1,333 @@
+"""``k2l chip-eval``: the emulated chip on the whole MNIST test set.
+
+The seed judges the chip on 5 images, which says almost nothing (5/5 is
+compatible with a true accuracy of 48%). This runs the deployed network over
+all 10,000 test images:
+
+* in **chunks** of consecutive images, each presented one after another as in
+  the seed (the chip is not reset between images; each chunk starts from a
+  rested chip). ``chunk=1`` gives every image a rested chip of its own;
+* **batched**: the default emulator (:mod:`k2l_course.chip.batched`) runs many
+  chunks side by side as lanes of the same arrays, bit for bit as the
+  per-image emulator runs each chunk on its own;
+* in **parallel**, one worker process per core, each deploying the network
+  once and then running batch after batch; nengo-dl's evaluation of the same
+  images (for the comparison) runs as one more task in the same pool, beside
+  the chip's, and is cached next to the chunks;
+* **resumably**: every finished chunk is written to its own file, atomically,
+  so an interrupted run picks up where it stopped and a finished one is
+  reused;
+
+and reports the accuracy with its 95% interval beside nengo-dl's accuracy with
+Loihi neurons on the same images and settings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import multiprocessing
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+
+from k2l_course.chip import loihi as chip
+from k2l_course.files import atomic_path, cache_dir
+from k2l_course.pipeline import data, evaluation, training
+from k2l_course.pipeline.model import build_seed_model
+from k2l_course.quiet import silence
+from k2l_course.stats import Accuracy
+
+N_IMAGES = 10_000
+CHUNK = 200
+#: The most chunks the batched emulator runs side by side in one task.
+MAX_LANES = 200
+EMULATORS = ("batched", "fast", "stock")
+
+
+@dataclasses.dataclass
+class ChipEval:
+    """The result of a whole-test-set chip evaluation.
+
+    Attributes
+    ----------
+    chip : Accuracy
+        The emulated chip.
+    nengo_dl : Accuracy
+        nengo-dl with Loihi neurons, same parameters, scale, synapse and images.
+    agreement : float
+        Fraction of images where both predict the same digit.
+    predictions : ndarray of int
+        The chip's predictions, image by image.
+    seconds : float
+        Wall time of the chip runs (summed over the runs that produced the chunks).
+    seconds_per_image : float
+        Per worker: chip seconds divided by images.
+    emulator : str
+    jobs : int
+    """
+
+    chip: Accuracy
+    nengo_dl: Accuracy
+    agreement: float
+    predictions: np.ndarray
+    seconds: float
+    seconds_per_image: float
+    emulator: str
+    jobs: int
+
+    def to_dict(self):
+        """Plain data for JSON."""
+        d = dataclasses.asdict(self)
+        d["chip"] = self.chip.to_dict()
+        d["nengo_dl"] = self.nengo_dl.to_dict()
+        d["predictions"] = self.predictions.tolist()
+        return d
+
+    @classmethod
+    def from_dict(cls, d):
+        """Inverse of :meth:`to_dict`."""
+        d = dict(d)
+        d["chip"] = Accuracy(d["chip"]["correct"], d["chip"]["n"])
+        d["nengo_dl"] = Accuracy(d["nengo_dl"]["correct"], d["nengo_dl"]["n"])
+        d["predictions"] = np.asarray(d["predictions"])
+        return cls(**d)
+
+
+def _settings_key(settings):
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def run_dir(params, n_images, chunk):
+    """Where the chunks of one evaluation live: keyed by parameters and settings."""
+
+    settings = [str(params), n_images, chunk, chip.CHIP_SCALE, chip.CHIP_SYNAPSE, chip.SEED_BLOCK_SHAPES, chip.PRESENTATION_TIME]
+    return cache_dir() / "chip-eval" / f"{Path(params).name}-{_settings_key(settings)}"
+
+
+def nengo_dl_path(params, n_images):
+    """Where nengo-dl's predictions on the chip's images are kept (shared by every chunk size)."""
+
+    settings = [str(params), n_images, chip.CHIP_SCALE, chip.CHIP_SYNAPSE, chip.PRESENTATION_TIME, "minibatch 100"]
+    return cache_dir() / "chip-eval" / f"{Path(params).name}-nengo-dl-{_settings_key(settings)}.npz"
+
+
+# --- worker process -----------------------------------------------------------
+
+_WORKER = {}
+
+
+def _init_worker(params, emulator):
+    import warnings
+
+
+    silence()
+    # nengo-loihi's emulator fills integer state arrays with NaN before setting
+    # them; NumPy 1.24 reports that cast, and the values are then overwritten.
+    warnings.filterwarnings("ignore", message="invalid value encountered in cast", category=RuntimeWarning)
+
+    mnist = data.load_mnist()
+    deployment = chip.deploy(build_seed_model(), params, mnist.test_images[:1])
+    _WORKER.update(mnist=mnist, deployment=deployment, params=params)
+    if emulator == "batched":
+        from k2l_course.chip.batched import BatchedSimulator
+
+        images = data.to_sequences(mnist.test_images[:1], 1)[:, 0, :]
+        _WORKER["batched"] = BatchedSimulator(deployment.net, {deployment.converted.input: images[None]})
+    else:
+        _WORKER["simulator"] = chip.simulator_class(emulator)
+
+
+def _save_chunk(out, predictions, start, stop, seconds):
+    with atomic_path(out) as temporary:  # concurrent writers never share a temporary file
+        np.savez(temporary, predictions=predictions, start=start, stop=stop, seconds=seconds)
+
+
+def _run_chunk(task):
+    start, stop, out = task
+    mnist = _WORKER["mnist"]
+    deployment = chip.present(_WORKER["deployment"], mnist.test_images[start:stop])
+    result = chip.run(deployment, simulator=_WORKER["simulator"])
+    _save_chunk(out, result.predictions, start, stop, result.seconds)
+    return stop - start
+
+
+def _run_lanes(tasks):
+    """Chunks of equal length side by side in the batched emulator, one lane each."""
+    begin = time.perf_counter()
+    mnist, deployment = _WORKER["mnist"], _WORKER["deployment"]
+    n = tasks[0][1] - tasks[0][0]
+    items = np.stack([data.to_sequences(mnist.test_images[a:b], 1)[:, 0, :] for a, b, _ in tasks])
+    sim = _WORKER["batched"].restart({deployment.converted.input: items})
+    steps = int(round(deployment.presentation_time / sim.dt))
+    for _ in range(n):
+        sim.run_steps(steps)
+    output = sim.data[deployment.converted.output]
+    seconds = (time.perf_counter() - begin) / len(tasks)
+    for lane, (start, stop, out) in enumerate(tasks):
+        _save_chunk(out, chip.presentation_predictions(output[lane], steps), start, stop, seconds)
+    return n * len(tasks)
+
+
+def _nengo_dl_task(task):
+    """nengo-dl with Loihi neurons on the chip's images and settings; predictions saved to ``out``."""
+
+    n_images, out = task
+    mnist = _WORKER["mnist"]
+    ref = evaluation.evaluate(
+        build_seed_model(),
+        _WORKER["params"],
+        mnist.test_images[:n_images],
+        mnist.test_labels[:n_images],
+        neuron="loihi-relu",
+        scale_firing_rates=chip.CHIP_SCALE,
+        synapse=chip.CHIP_SYNAPSE,
+        n_steps=int(round(chip.PRESENTATION_TIME / 0.001)),
+        minibatch=100,
+        layers=False,
+    )
+    with atomic_path(out) as temporary:
+        np.savez(temporary, predictions=ref.predictions)
+    return 0
+
+
+def _lane_groups(todo, jobs, max_lanes=MAX_LANES):
+    """Chunks to run side by side: equal lengths together, about one group per worker or more."""
+    by_length = {}
+    for task in todo:
+        by_length.setdefault(task[1] - task[0], []).append(task)
+    groups = []
+    for tasks in by_length.values():
+        size = max(1, min(max_lanes, -(-len(tasks) // jobs)))
+        groups += [tasks[i : i + size] for i in range(0, len(tasks), size)]
+    return groups
+
+
+def _chunk_path(directory, start):
+    return Path(directory) / f"chunk-{start:05d}.npz"
+
+
+def evaluate_chip(n_images=N_IMAGES, chunk=CHUNK, jobs=None, emulator="batched", progress=True, params=None):
+    """Run the emulated chip over the first ``n_images`` test images.
+
+    Parameters
+    ----------
+    n_images : int
+    chunk : int
+        Images per chunk (the unit of parallel work and of resumption).
+    jobs : int, optional
+        Worker processes; the number of cores by default.
+    emulator : {"batched", "fast", "stock"}
+        ``"batched"`` (many chunks side by side) and ``"fast"`` (one chunk at
+        a time) give the stock emulator's results bit for bit.
+    progress : bool
+    params : path-like, optional
+        nengo-dl parameters; by default the Loihi-neuron training of the seed.
+
+    Returns
+    -------
+    ChipEval
+    """
+    from tqdm.auto import tqdm
+
+
+    if emulator not in EMULATORS:
+        raise ValueError(f"unknown emulator {emulator!r}: choose one of {', '.join(EMULATORS)}")
+    mnist = data.load_mnist()
+    if not 0 < n_images <= len(mnist.test_images):
+        raise ValueError(f"n_images must be between 1 and {len(mnist.test_images)}")
+    if params is None:
+        params = training.load_or_train(
+            training.TrainingConfig(neuron="loihi-relu", scale_firing_rates=100), mnist, progress=progress
+        ).params
+    if not Path(f"{params}.npz").exists():
+        raise FileNotFoundError(f"no trained parameters at {params}.npz")
+    directory = run_dir(params, n_images, chunk)
+    directory.mkdir(parents=True, exist_ok=True)
+    summary_path = directory / f"summary-{emulator}.json"
+    if summary_path.exists():
+        return ChipEval.from_dict(json.loads(summary_path.read_text()))
+
+    starts = range(0, n_images, chunk)
+    todo = [(s, min(s + chunk, n_images), str(_chunk_path(directory, s))) for s in starts]
+    todo = [t for t in todo if not Path(t[2]).exists()]
+    reference = nengo_dl_path(params, n_images)
+    jobs = jobs or os.cpu_count() or 1
+    done = n_images - sum(stop - start for start, stop, _ in todo)
+    with tqdm(total=n_images, initial=done, desc=f"chip ({emulator} emulator, {jobs} jobs)", unit="image", disable=not progress) as bar:
+        if todo or not reference.exists():
+            work = []
+            if not reference.exists():  # first: it is the longest task
+                work.append((_nengo_dl_task, (n_images, str(reference))))
+            if emulator == "batched":
+                work += [(_run_lanes, group) for group in _lane_groups(todo, jobs)]
+            else:
+                work += [(_run_chunk, task) for task in todo]
+            # A spawned pool: TensorFlow must not be forked. Unlike
+            # multiprocessing.Pool, the executor fails (BrokenProcessPool)
+            # instead of hanging when a worker cannot start.
+            with ProcessPoolExecutor(
+                min(jobs, len(work)),
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(str(params), emulator),
+            ) as pool:
+                for future in as_completed([pool.submit(f, task) for f, task in work]):
+                    bar.update(future.result())
+
+    chunks = [np.load(_chunk_path(directory, s)) for s in starts]
+    predictions = np.concatenate([c["predictions"] for c in chunks])
+    chip_seconds = float(sum(float(c["seconds"]) for c in chunks))
+    labels = mnist.test_labels[:n_images]
+    with np.load(reference) as f:
+        reference_predictions = f["predictions"]
+
+    result = ChipEval(
+        chip=Accuracy.from_predictions(predictions, labels),
+        nengo_dl=Accuracy.from_predictions(reference_predictions, labels),
+        agreement=float(np.mean(predictions == reference_predictions)),
+        predictions=predictions,
+        seconds=chip_seconds,
+        seconds_per_image=chip_seconds / n_images,
+        emulator=emulator,
+        jobs=jobs,
+    )
+    tmp = summary_path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(result.to_dict()))
+    os.replace(tmp, summary_path)
+    return result
+
+
+def add_arguments(parser):
+    """Options of ``k2l chip-eval``."""
+    parser.add_argument("--n", type=int, default=N_IMAGES, help=f"test images (default all {N_IMAGES})")
+    parser.add_argument("--chunk", type=int, default=CHUNK, help=f"images per chunk of work (default {CHUNK})")
+    parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: one per core)")
+    parser.add_argument(
+        "--emulator",
+        choices=EMULATORS,
+        default="batched",
+        help="emulator (default batched: many chunks side by side; fast: one chunk at a time; stock: nengo-loihi's, the reference)",
+    )
+    parser.add_argument("--json", type=Path, default=None, help="also write the result as JSON here")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def run(args):
+    """Run ``k2l chip-eval``."""
+    start = time.perf_counter()
+    result = evaluate_chip(args.n, args.chunk, args.jobs, args.emulator, progress=not args.no_progress)
+    print(f"emulated chip ({result.emulator} emulator): {result.chip}")
+    print(f"nengo-dl, Loihi neurons, same images:  {result.nengo_dl}")
+    print(f"agreement between the two: {100 * result.agreement:.2f}% of images")
+    print(
+        f"chip time {result.seconds:.0f} s over {result.jobs} jobs ({result.seconds_per_image * 1000:.1f} ms per image per job); "
+        f"this call took {time.perf_counter() - start:.0f} s"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(result.to_dict(), indent=2))
+    return 0

@@ -1,0 +1,187 @@
+"""Does the seed network fit Loihi's cores with given block shapes? Without TensorFlow.
+
+nengo-loihi imports TensorFlow and nengo-dl when they are installed,
+although its builder never uses them. The block-shape check only needs the
+builder, so it runs it here in a worker process of its own in which
+TensorFlow and nengo-dl are hidden, which saves their import time. The network built here, from the seed network's description in
+:mod:`k2l_course.pipeline.model`, has exactly the neurons, connections and
+shapes that nengo-dl's converter makes of it, with random weights (the cores' use does not
+depend on the weights' values); the test suite proves that every block uses
+the same resources as in the converted network.
+
+Run as ``python -m k2l_course.exercises.checks.blockfit`` with a JSON object of block
+shapes on stdin; prints :func:`fit`'s report as JSON.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from k2l_course.chip.loihi import CHIP_SCALE, CHIP_SYNAPSE, set_block_shape
+from k2l_course.pipeline.model import CONVOLUTIONS, DENSE, INPUT_SHAPE, NEURON_LAYERS, ON_CHIP_LAYERS, OUTPUT_UNITS
+
+#: Seconds the worker may take (a build with the most blocks a chip holds).
+WORKER_TIMEOUT = 600
+
+
+def ndims(layer):
+    """Number of dimensions of a layer's block shape (3 for a convolution, 1 for dense)."""
+    return 3 if any(name == layer for name, *_ in CONVOLUTIONS) else 1
+
+
+def seed_network(nengo, nengo_loihi, block_shapes, seed=0):
+    """The converted seed network's neurons and connections, with random weights.
+
+    Returns
+    -------
+    net : nengo.Network
+    shapes : dict of str -> tuple
+        Output shape of each layer with neurons.
+    """
+    rng = np.random.RandomState(seed)
+    neuron = nengo_loihi.neurons.LoihiSpikingRectifiedLinear(amplitude=1.0 / CHIP_SCALE)
+    shapes, ensembles = {}, {}
+    with nengo.Network(seed=seed) as net:
+        nengo_loihi.add_params(net)
+        previous, shape = nengo.Node(np.zeros(int(np.prod(INPUT_SHAPE))), label="input"), INPUT_SHAPE
+        for name, filters, kernel, strides in CONVOLUTIONS:
+            transform = nengo.Convolution(
+                filters, shape, kernel_size=(kernel, kernel), strides=(strides, strides),
+                init=rng.uniform(-0.3, 0.3, (kernel, kernel, shape[-1], filters)),
+            )  # fmt: skip
+            ensembles[name] = _layer(nengo, name, transform.output_shape.size, neuron)
+            first = name == NEURON_LAYERS[0]  # fed by the input node, the others by neurons
+            source = previous if first else previous.neurons
+            nengo.Connection(source, ensembles[name].neurons, transform=transform, synapse=None if first else CHIP_SYNAPSE)
+            previous, shape = ensembles[name], transform.output_shape.shape
+            shapes[name] = tuple(int(s) for s in shape)
+        for name, units in DENSE:
+            ensembles[name] = _layer(nengo, name, units, neuron)
+            weights = rng.uniform(-0.05, 0.05, (units, int(np.prod(shape))))
+            nengo.Connection(previous.neurons, ensembles[name].neurons, transform=weights, synapse=CHIP_SYNAPSE)
+            previous, shape = ensembles[name], (units,)
+            shapes[name] = shape
+        output = nengo.Node(size_in=OUTPUT_UNITS, label="output")
+        weights = rng.uniform(-0.1, 0.1, (OUTPUT_UNITS, shape[0]))
+        nengo.Connection(previous.neurons, output, transform=weights, synapse=CHIP_SYNAPSE)
+        nengo.Probe(output)
+        for name, ensemble in ensembles.items():
+            if name not in ON_CHIP_LAYERS:
+                net.config[ensemble].on_chip = False
+            else:
+                set_block_shape(net.config, ensemble, block_shapes.get(name), shapes[name])
+    return net, shapes
+
+
+def _layer(nengo, name, n, neuron):
+    return nengo.Ensemble(n, 1, neuron_type=neuron, gain=np.full(n, float(CHIP_SCALE)), bias=np.zeros(n), label=name)
+
+
+def fit(block_shapes):
+    """Build the seed network with these block shapes and report each layer's cores.
+
+    Uses nengo-loihi's builder (which splits each on-chip layer into blocks,
+    one per core), its accounting of each block's resources
+    (:func:`k2l_course.chip.chipfit.block_fit`) and its validation.
+
+    Parameters
+    ----------
+    block_shapes : dict of str -> tuple of int
+        Per on-chip layer.
+
+    Returns
+    -------
+    dict
+        Plain data: ``layer_shapes`` and ``blocks`` (cores) per layer,
+        ``cores_per_chip``; when the blocks fit on one chip, also ``layers``
+        (per layer: ``worst``, resource -> [most used by a block, limit];
+        ``over``, the resources some block exceeds) and ``error`` (what
+        nengo-loihi's validation says, or None). Too many blocks for a chip are
+        not built (``layers`` is None).
+    """
+    import nengo
+    import nengo_loihi
+    from nengo_loihi.builder import Model
+    from nengo_loihi.builder.builder import ValidationLevel
+    from nengo_loihi.builder.validate import validate_model
+    from nengo_loihi.hardware.allocators import Greedy
+
+    from k2l_course.chip.chipfit import RESOURCES, block_fit
+
+    net, shapes = seed_network(nengo, nengo_loihi, block_shapes)
+    blocks = {
+        ensemble.label: int(net.config[ensemble].block_shape.n_splits)
+        for ensemble in net.all_ensembles
+        if ensemble.label in ON_CHIP_LAYERS
+    }
+    report = {
+        "layer_shapes": {name: list(shapes[name]) for name in ON_CHIP_LAYERS},
+        "blocks": blocks,
+        "cores_per_chip": int(inspect.signature(Greedy).parameters["cores_per_chip"].default),
+        "layers": None,
+        "error": None,
+    }
+    if sum(blocks.values()) > report["cores_per_chip"]:
+        return report
+    model = Model()
+    model.validation_level = ValidationLevel.NONE
+    model.build(net, discretize=True)
+    layers = {name: {"blocks": 0, "worst": {}, "over": []} for name in ON_CHIP_LAYERS}
+    for block in model.blocks:
+        one = block_fit(block)
+        entry = layers[one.label.split("[")[0]]
+        entry["blocks"] += 1
+        for resource in RESOURCES:
+            most = max(entry["worst"].get(resource, [0, 0])[0], one.used[resource])
+            entry["worst"][resource] = [most, one.limits[resource]]
+        entry["over"] += [r for r in one.over() if r not in entry["over"]]
+    report["layers"] = layers
+    model.validation_level = ValidationLevel.MINIMAL
+    try:
+        validate_model(model)
+    except nengo.exceptions.BuildError as error:
+        report["error"] = str(error)
+    return report
+
+
+def fit_in_worker(block_shapes):
+    """:func:`fit` in a worker process where TensorFlow is hidden.
+
+    Raises
+    ------
+    RuntimeError
+        If the worker fails.
+    """
+    request = json.dumps({name: [int(x) for x in shape] for name, shape in block_shapes.items()})
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore")
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "k2l_course.exercises.checks.blockfit"],
+            input=request, capture_output=True, text=True, timeout=WORKER_TIMEOUT, env=env,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"building the network took more than {WORKER_TIMEOUT} s") from None
+    if done.returncode != 0:
+        raise RuntimeError(f"the nengo-loihi build failed: {done.stderr.strip()[-1500:]}")
+    return json.loads(done.stdout)
+
+
+def main():
+    """The worker: hide TensorFlow and nengo-dl, read shapes, print the report."""
+    sys.modules["tensorflow"] = None  # nengo-loihi then skips its optional nengo-dl support
+    sys.modules["nengo_dl"] = None
+    import warnings
+
+    warnings.simplefilter("ignore")
+    shapes = json.loads(sys.stdin.read())
+    print(json.dumps(fit({name: tuple(shape) for name, shape in shapes.items()})))
+
+
+if __name__ == "__main__":
+    main()

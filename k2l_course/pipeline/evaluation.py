@@ -1,0 +1,180 @@
+"""Run a converted network on test images in nengo-dl and measure it.
+
+Each test image is shown for ``n_steps`` time steps (1 ms each). A spiking
+network needs a while to respond, so the prediction is read from the output at
+the **last** step. The accuracy comes with its n and 95% interval, and each
+layer's firing rate is the mean rate of its active neurons.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from tqdm.auto import trange
+
+from k2l_course import stack
+from k2l_course.pipeline import data as data_module
+from k2l_course.pipeline.conversion import convert
+from k2l_course.pipeline.rates import active_rates
+from k2l_course.stats import Accuracy
+
+#: Images simulated per call (bounds memory: probes hold every step of every neuron).
+BATCH_IMAGES = 200
+
+
+@dataclasses.dataclass
+class Evaluation:
+    """What one evaluation measured.
+
+    Attributes
+    ----------
+    accuracy : k2l_course.stats.Accuracy
+    predictions : ndarray of int, shape (n,)
+        Predicted digit at the last step.
+    labels : ndarray, shape (n,)
+    rates : dict of str -> float
+        Mean rate (Hz) of active neurons per layer, averaged over all examples.
+    output : ndarray, shape (n_keep, n_steps, 10)
+        Output (logits) over time of the first examples.
+    activities : dict of str -> ndarray, shape (n_keep, n_steps, n_neurons)
+        Layer outputs of the first examples, divided by the amplitude (Hz).
+    settings : dict
+        neuron, scale_firing_rates, synapse, n_steps.
+    all_rates : dict of str -> float
+        Mean rate (Hz) over all neurons (silent ones included) and examples.
+    neuron_rates : dict of str -> ndarray, shape (n_rates, n_neurons)
+        Time-averaged rate (Hz) of every neuron, for the first examples.
+    """
+
+    accuracy: Accuracy
+    predictions: np.ndarray
+    labels: np.ndarray
+    rates: dict
+    output: np.ndarray
+    activities: dict
+    settings: dict
+    all_rates: dict
+    neuron_rates: dict
+
+
+def last_step_predictions(output):
+    """Predicted class of each example from the output at its last time step.
+
+    Parameters
+    ----------
+    output : ndarray, shape (n_examples, n_steps, n_classes)
+
+    Returns
+    -------
+    ndarray of int, shape (n_examples,)
+    """
+    output = np.asarray(output)
+    if output.ndim != 3:
+        raise ValueError(f"expected (examples, steps, classes) output, got shape {output.shape}")
+    return np.argmax(output[:, -1, :], axis=-1)
+
+
+def evaluate(
+    seed_net,
+    params,
+    images,
+    labels,
+    neuron="relu",
+    scale_firing_rates=1,
+    synapse=None,
+    n_steps=30,
+    minibatch=20,
+    n_keep=2,
+    n_rates=100,
+    layers=True,
+    progress=False,
+    seed=0,
+):
+    """Evaluate trained parameters with the given neurons in nengo-dl.
+
+    Parameters
+    ----------
+    seed_net : k2l_course.pipeline.model.SeedNetwork
+    params : path-like
+        Parameter file written by :mod:`k2l_course.pipeline.training`.
+    images : ndarray, shape (n, 28, 28)
+    labels : ndarray, shape (n,)
+    neuron : str or nengo.neurons.NeuronType
+    scale_firing_rates : float or dict of str -> float
+    synapse : float or None
+    n_steps : int
+        Steps each image is shown for.
+    minibatch : int
+        Images simulated at once (n is padded up to a multiple of it).
+    n_keep : int
+        How many examples' time series to keep for plots.
+    n_rates : int
+        How many examples' per-neuron rates to keep (for saturation diagnostics).
+    layers : bool
+        Probe the layers (rates, activities); False measures only the accuracy.
+    progress : bool
+        Show a progress bar over minibatches.
+    seed : int
+        Seeds the nengo-dl simulator (initial neuron states), so a rerun gives
+        the same numbers.
+
+    Returns
+    -------
+    Evaluation
+    """
+    nengo_dl = stack.nengo_dl
+    n = len(images)
+    conv = convert(seed_net, neuron, scale_firing_rates, synapse, probes=layers)
+    with conv.net:
+        nengo_dl.configure_settings(stateful=False)
+    batch = minibatch * max(1, BATCH_IMAGES // minibatch)
+    outputs, active, all_rates = [], {k: [] for k in conv.probes}, {k: [] for k in conv.probes}
+    neuron_rates, activities = {k: [] for k in conv.probes}, {}
+    with nengo_dl.Simulator(conv.net, minibatch_size=minibatch, progress_bar=False, seed=seed) as sim:
+        sim.load_params(str(params))
+        bar = trange(n, desc=f"evaluating ({settings_label(neuron)})", unit="image", leave=False, disable=not progress)
+        for start in range(0, n, batch):
+            chunk = images[start : start + batch]
+            x = data_module.to_sequences(chunk, n_steps)
+            pad = (-len(x)) % minibatch
+            if pad:
+                x = np.concatenate([x, np.repeat(x[-1:], pad, axis=0)])
+            out = sim.predict({conv.input: x}, verbose=0)
+            outputs.append(out[conv.output][: len(chunk)])
+            for name, probe in conv.probes.items():
+                # Probed outputs are amplitude / dt per spike: divide to get Hz.
+                hz = out[probe][: len(chunk)] / conv.amplitudes[name]
+                active[name].append(active_rates(hz))
+                mean_hz = hz.mean(axis=1)  # (images, neurons)
+                all_rates[name].append(mean_hz.mean(axis=1))
+                if start < n_rates:
+                    neuron_rates[name].append(mean_hz[: n_rates - start])
+                if start == 0:
+                    activities[name] = hz[:n_keep]
+            bar.update(len(chunk))
+        bar.close()
+    output = np.concatenate(outputs)
+    predictions = last_step_predictions(output)
+    settings = {
+        "neuron": settings_label(neuron),
+        "scale_firing_rates": scale_firing_rates,
+        "synapse": synapse,
+        "n_steps": n_steps,
+    }
+    return Evaluation(
+        accuracy=Accuracy.from_predictions(predictions, labels),
+        predictions=predictions,
+        labels=np.asarray(labels),
+        rates={k: float(np.concatenate(v).mean()) for k, v in active.items()},
+        output=output[:n_keep],
+        activities=activities,
+        settings=settings,
+        all_rates={k: float(np.concatenate(v).mean()) for k, v in all_rates.items()},
+        neuron_rates={k: np.concatenate(v) for k, v in neuron_rates.items()},
+    )
+
+
+def settings_label(neuron):
+    """A short label for progress bars."""
+    return neuron if isinstance(neuron, str) else type(neuron).__name__
