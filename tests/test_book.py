@@ -45,15 +45,15 @@ def test_the_cache_key_is_stable_for_unchanged_sources(repo_copy):
 
 def test_a_change_in_the_library_changes_the_cache_key(repo_copy):
     before = book.execution_cache_key(repo_copy)
-    rates = repo_copy / "k2l_course" / "rates.py"
+    rates = repo_copy / "k2l_course" / "pipeline" / "rates.py"
     rates.write_text(rates.read_text().replace("TARGET_RATE = 200.0", "TARGET_RATE = 150.0"))
     assert book.execution_cache_key(repo_copy) != before
 
 
 def test_a_change_in_a_module_the_chapters_reach_only_indirectly_changes_the_key(repo_copy):
-    # no chapter imports k2l_course.chip.emulator; chip does, inside a function
+    # no chapter imports k2l_course.chip.emulator; k2l_course.chip.loihi does
     before = book.execution_cache_key(repo_copy)
-    emulator = repo_copy / "k2l_course" / "emulator.py"
+    emulator = repo_copy / "k2l_course" / "chip" / "emulator.py"
     emulator.write_text(emulator.read_text() + "\n# changed\n")
     assert book.execution_cache_key(repo_copy) != before
 
@@ -62,7 +62,7 @@ def test_a_new_module_counts_once_a_chapter_module_imports_it(repo_copy):
     before = book.execution_cache_key(repo_copy)
     (repo_copy / "k2l_course" / "newmodule.py").write_text("X = 1\n")
     assert book.execution_cache_key(repo_copy) == before, "a module nothing imports changed the key"
-    rates = repo_copy / "k2l_course" / "rates.py"
+    rates = repo_copy / "k2l_course" / "pipeline" / "rates.py"
     rates.write_text(rates.read_text() + "\n\ndef _helper():\n    from k2l_course import newmodule\n")
     with_import = book.execution_cache_key(repo_copy)
     assert with_import != before
@@ -73,7 +73,7 @@ def test_a_new_module_counts_once_a_chapter_module_imports_it(repo_copy):
 def test_modules_the_chapters_never_reach_do_not_change_the_key(repo_copy):
     # working on the grader or the command line does not re-execute the book
     before = book.execution_cache_key(repo_copy)
-    for name in ("cli.py", "book.py"):
+    for name in ("cli.py", "site/book.py"):
         path = repo_copy / "k2l_course" / name
         path.write_text(path.read_text() + "\n# changed\n")
     assert book.execution_cache_key(repo_copy) == before
@@ -97,8 +97,8 @@ def test_a_change_in_the_locked_environment_changes_the_cache_key(repo_copy):
 def test_byte_code_and_prose_do_not_change_the_cache_key(repo_copy):
     # a changed chapter re-executes through jupyter-cache's own key (its code cells)
     before = book.execution_cache_key(repo_copy)
-    (repo_copy / "k2l_course" / "__pycache__").mkdir(exist_ok=True)
-    (repo_copy / "k2l_course" / "__pycache__" / "rates.cpython-311.pyc").write_bytes(b"\0junk")
+    (repo_copy / "k2l_course" / "pipeline" / "__pycache__").mkdir(exist_ok=True)
+    (repo_copy / "k2l_course" / "pipeline" / "__pycache__" / "rates.cpython-311.pyc").write_bytes(b"\0junk")
     chapter = repo_copy / "book" / "02-activation.md"
     chapter.write_text(chapter.read_text().replace("This chapter explains why", "This chapter shows why"))
     assert book.execution_cache_key(repo_copy) == before

@@ -7,27 +7,16 @@ copiers who rename, reorder, relayout and recomment a classmate's work, or
 copy one exercise into otherwise own work.
 """
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 from k2l_course import cli
 from k2l_course.grading import similarity
 
-CLASSES = Path(__file__).parent / "classes"
+# the generated classes, from tests/classes (pytest's pythonpath)
+import copies
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, CLASSES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-copies = _load("copies")
 
 
 def measure(root, n_independent, seed):
@@ -99,7 +88,7 @@ def test_hostile_files_are_read_safely(tmp_path):
 
 
 def test_the_report_shows_flagged_pairs_side_by_side_with_the_disclaimer(tmp_path):
-    records_module = _load("records")
+    import records as records_module
     made = copies.make_class(tmp_path / "class", n_independent=20, seed=2)
     out = tmp_path / "out"
     for student in made["students"]:

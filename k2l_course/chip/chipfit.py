@@ -291,7 +291,7 @@ def block_shape_scenarios(deployment, seed_net):
         return reports
     finally:
         for name, shape in saved.items():
-            config[deployment.converted.ensembles[name]].block_shape = shape
+            set_block_shape(config, deployment.converted.ensembles[name], shape, seed_net.output_shape(name))
 
 
 def format_table(report):

@@ -126,14 +126,20 @@ def set_block_shape(config, ensemble, shape, layer_shape):
         The network's config (with nengo-loihi's parameters added).
     ensemble : nengo.Ensemble
         The layer's neurons.
-    shape : tuple of int or None
+    shape : tuple of int, nengo_loihi.BlockShape or None
         Block shape; None leaves the layer to nengo-loihi's automatic split.
     layer_shape : tuple of int
         The layer's output shape, e.g. ``(13, 13, 32)``.
     """
     import nengo_loihi
 
-    config[ensemble].block_shape = None if shape is None else nengo_loihi.BlockShape(tuple(shape), tuple(layer_shape))
+    if shape is None:
+        if config[ensemble].block_shape is not None:  # the parameter refuses None: clear it instead
+            del config[ensemble].block_shape
+    elif isinstance(shape, nengo_loihi.BlockShape):
+        config[ensemble].block_shape = shape
+    else:
+        config[ensemble].block_shape = nengo_loihi.BlockShape(tuple(shape), tuple(layer_shape))
 
 
 def present(deployment, images):

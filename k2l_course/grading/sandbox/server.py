@@ -11,9 +11,9 @@ Process tree (grader = the trusted process that judges)::
                               │                own mount/IPC/net namespaces, private /tmp)
                               └── supervisor ...
 
-Forking from the zygote costs a few milliseconds instead of the ~6 s and
-750 MB of importing TensorFlow, nengo-dl and nengo-loihi in a fresh
-interpreter. The supervisor holds no secrets and runs no student code: it
+Forking from the zygote avoids importing TensorFlow, nengo-dl and
+nengo-loihi again in a fresh interpreter for every submission (seconds and
+hundreds of megabytes each time; ``benchmarks/grading.py`` measures it). The supervisor holds no secrets and runs no student code: it
 copies the submission (from a file descriptor the grader opened) into the
 child's private directory, watches the time, restarts the child after a call
 that hung or crashed, caps what comes back, kills everything the child left
