@@ -24,7 +24,6 @@ course's newest cached Loihi-trained parameters are used when there are any
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -35,6 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from k2l_course import stack  # noqa: E402
+from k2l_course.files import cache_dir  # noqa: E402
 
 PRESENTATION_STEPS = 30
 
@@ -42,11 +42,10 @@ PRESENTATION_STEPS = 30
 def trained_params():
     """The newest cached Loihi-trained parameters (scale 100) of the course, or None.
 
-    Looks in ``$K2L_CACHE``, ``~/.cache/k2l`` and the repository's ``.k2l``
-    (where the book keeps them).
+    Looks in the library's cache (:func:`k2l_course.files.cache_dir`: where
+    the book keeps them).
     """
-    roots = [os.environ.get("K2L_CACHE"), Path.home() / ".cache" / "k2l", REPO / ".k2l"]
-    found = [p for root in roots if root for p in (Path(root) / "params").glob("loihi-relu-x100-*.npz")]
+    found = list((cache_dir() / "params").glob("loihi-relu-x100-*.npz"))
     if not found:
         return None
     newest = max(found, key=lambda p: p.stat().st_mtime)

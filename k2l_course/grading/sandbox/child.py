@@ -208,43 +208,80 @@ def main(path, display_name, calls, start, results_fd, call_timeout, forbidden=N
     for index in range(start, len(calls)):
         function_name, kwargs, hidden = (*calls[index], False)[:3]  # ((name, kwargs) pairs: not hidden)
         _send(results_fd, b"S", json.dumps({"call": index}).encode())
-        header = {"call": index, "ok": False, "error": None, "memory": False, "tree": None}
-        blobs = []
         if hidden:
             kwargs = _receive_hidden(hidden_fd)
-        function = module.__dict__.get(function_name)
-        if function is None:
-            header["error"] = f"{display_name} {UNDEFINED} {function_name}"
-        elif not callable(function):
-            header["error"] = f"{function_name} in {display_name} is not a function"
-        else:
-            try:
-                signal.setitimer(signal.ITIMER_REAL, call_timeout)
-                try:
-                    value = function(**kwargs)
-                finally:
-                    signal.setitimer(signal.ITIMER_REAL, 0)
-                header["tree"], blobs = wire.encode(value)
-                header["ok"] = True
-            except CallTimeout:
-                header["error"] = f"did not finish within {call_timeout:g} s"
-                header["timeout"] = True
-            except wire.UnsupportedValue as error:
-                header["error"] = str(error)
-            except SystemExit as error:
-                header["error"] = f"called exit ({error.code!r}) instead of returning a value"
-            except MemoryError:
-                header["error"] = "ran out of memory"
-                header["memory"] = True
-            except RecursionError as error:
-                header["error"] = _describe(error, display_name)
-            except BaseException as error:
-                message = str(error) if isinstance(error, Exception) else ""
-                header["error"] = message[:2000] if message.startswith("refused:") else f"raised {_describe(error, display_name)}"
-        header["refused"] = list(guard.REFUSED)
-        try:
-            payload = wire.pack_outcome(header, blobs)
-        except (ValueError, TypeError, MemoryError) as error:
-            header.update(ok=False, tree=None, error=f"returned data that could not be sent: {error}")
-            payload = wire.pack_outcome(header, [])
+        payload = call(module, display_name, index, function_name, kwargs, call_timeout=call_timeout)
         _send(results_fd, b"D", payload)
+
+
+def call(module, display_name, index, function_name, kwargs, call_timeout=None, quiet=False):
+    """Call one of the student's functions; the packed outcome (the ``D`` message's payload).
+
+    Both sandboxes make their calls here: this child and the portable one
+    (:mod:`k2l_course.grading.sandbox.portable`).
+
+    Parameters
+    ----------
+    module : module
+        The loaded student file.
+    display_name : str
+        Its name as the student knows it (for messages).
+    index : int
+        The call's position in the run order.
+    function_name : str
+    kwargs : dict
+    call_timeout : float, optional
+        Seconds before :class:`CallTimeout` is raised in the call (a POSIX
+        interval timer); None leaves the time limit to the caller.
+    quiet : bool
+        Send what the call prints to ``os.devnull`` (a hidden call's output
+        never reaches the student).
+
+    Returns
+    -------
+    bytes
+        :func:`~k2l_course.grading.sandbox.wire.pack_outcome` of the outcome.
+    """
+    header = {"call": index, "ok": False, "error": None, "memory": False, "tree": None}
+    blobs = []
+    function = module.__dict__.get(function_name)
+    if function is None:
+        header["error"] = f"{display_name} {UNDEFINED} {function_name}"
+    elif not callable(function):
+        header["error"] = f"{function_name} in {display_name} is not a function"
+    else:
+        saved = sys.stdout, sys.stderr
+        try:
+            if quiet:
+                sys.stdout = sys.stderr = open(os.devnull, "w", encoding="utf-8")
+            if call_timeout:
+                signal.setitimer(signal.ITIMER_REAL, call_timeout)
+            try:
+                value = function(**kwargs)
+            finally:
+                if call_timeout:
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+                sys.stdout, sys.stderr = saved
+            header["tree"], blobs = wire.encode(value)
+            header["ok"] = True
+        except CallTimeout:
+            header["error"] = f"did not finish within {call_timeout:g} s"
+            header["timeout"] = True
+        except wire.UnsupportedValue as error:
+            header["error"] = str(error)
+        except SystemExit as error:
+            header["error"] = f"called exit ({error.code!r}) instead of returning a value"
+        except MemoryError:
+            header["error"] = "ran out of memory"
+            header["memory"] = True
+        except RecursionError as error:
+            header["error"] = _describe(error, display_name)
+        except BaseException as error:
+            message = str(error) if isinstance(error, Exception) else ""
+            header["error"] = message[:2000] if message.startswith("refused:") else f"raised {_describe(error, display_name)}"
+    header["refused"] = list(guard.REFUSED)
+    try:
+        return wire.pack_outcome(header, blobs)
+    except (ValueError, TypeError, MemoryError) as error:
+        header.update(ok=False, tree=None, error=f"returned data that could not be sent: {error}")
+        return wire.pack_outcome(header, [])

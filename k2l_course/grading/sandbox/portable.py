@@ -580,49 +580,9 @@ def child_main():
     for index in range(int(request["start"]), len(calls)):
         function_name, kwargs, hidden = calls[index]
         connection.send_bytes(b"S" + _dumps({"call": index}).encode())
-        connection.send_bytes(b"D" + _call(loader, module, request["name"], index, function_name, kwargs, hidden))
+        connection.send_bytes(b"D" + loader.call(module, request["name"], index, function_name, kwargs, quiet=hidden))
     sys.stdout.flush()
     sys.stderr.flush()
-
-
-def _call(loader, module, display_name, index, function_name, kwargs, hidden):
-    """Make one call; the packed outcome (as :func:`k2l_course.grading.sandbox.child.main` makes it)."""
-    header = {"call": index, "ok": False, "error": None, "memory": False, "tree": None}
-    blobs = []
-    function = module.__dict__.get(function_name)
-    saved = sys.stdout, sys.stderr
-    if function is None:
-        header["error"] = f"{display_name} {loader.UNDEFINED} {function_name}"
-    elif not callable(function):
-        header["error"] = f"{function_name} in {display_name} is not a function"
-    else:
-        try:
-            if hidden:  # what a hidden call prints is never shown
-                sys.stdout = sys.stderr = open(os.devnull, "w", encoding="utf-8")
-            value = function(**kwargs)
-            header["tree"], blobs = wire.encode(value)
-            header["ok"] = True
-        except wire.UnsupportedValue as error:
-            header["error"] = str(error)
-        except SystemExit as error:
-            header["error"] = f"called exit ({error.code!r}) instead of returning a value"
-        except MemoryError:
-            header["error"] = "ran out of memory"
-            header["memory"] = True
-        except RecursionError as error:
-            header["error"] = loader._describe(error, display_name)
-        except BaseException as error:
-            message = str(error)
-            refused = message.startswith("refused:")
-            header["error"] = message[:2000] if refused else f"raised {loader._describe(error, display_name)}"
-        finally:
-            sys.stdout, sys.stderr = saved
-    header["refused"] = list(guard.REFUSED)
-    try:
-        return wire.pack_outcome(header, blobs)
-    except (ValueError, TypeError, MemoryError) as error:
-        header.update(ok=False, tree=None, error=f"returned data that could not be sent: {error}")
-        return wire.pack_outcome(header, [])
 
 
 def _resident_bytes():
