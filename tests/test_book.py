@@ -152,6 +152,14 @@ def test_strict_builds_turn_warnings_into_errors(tmp_path):
     assert "-W" not in book.sphinx_command(tmp_path / "html", strict=False)
 
 
+def test_sphinx_executes_the_chapters_on_every_core(tmp_path, monkeypatch):
+    monkeypatch.setattr(book.os, "cpu_count", lambda: 6)
+    cmd = book.sphinx_command(tmp_path / "html")
+    assert cmd[cmd.index("-j") + 1] == "6"
+    cmd = book.sphinx_command(tmp_path / "html", jobs=1)
+    assert cmd[cmd.index("-j") + 1] == "1"
+
+
 def test_the_instructor_build_sets_the_solutions_tag(tmp_path):
     cmd = book.sphinx_command(tmp_path / "html", solutions=True)
     assert cmd[cmd.index("-t") + 1] == book.SOLUTIONS_TAG

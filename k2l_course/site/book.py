@@ -3,7 +3,7 @@
 The book is a Sphinx project: ``conf.py`` at the repository root, the chapters
 (MyST notebooks) in ``book/``. Building it runs::
 
-    python -m sphinx -b html -c <repo> <repo>/book <output> -d <doctrees> [-W --keep-going] [-t solutions]
+    python -m sphinx -b html -c <repo> <repo>/book <output> -d <doctrees> -j <cores> [-W --keep-going] [-t solutions]
 
 Chapters are executed by myst-nb through jupyter-cache, so an unchanged
 chapter is not executed again. jupyter-cache keys a notebook on its code cells
@@ -16,10 +16,10 @@ again in a fresh cache (and the old one is removed).
 
 A cold build (empty caches, as from a fresh clone) spends most of its time
 training networks and running the chip, which chapters share through the
-library's caches (``K2L_CACHE``). Sphinx executes the chapters one after
-another, so :func:`prefill` first fills those caches with independent work in
-parallel processes (one per core): the trainings, then the whole-test-set chip
-evaluations. The chapters then load what they need. The pages never depend on
+library's caches (``K2L_CACHE``). :func:`prefill` first fills those caches
+with independent work in parallel processes (one per core): the trainings,
+then the whole-test-set chip evaluations. Sphinx then executes the chapters,
+as many at once as there are cores, and they load what they need. The pages never depend on
 the prefill: a chapter computes (and caches) whatever is missing, exactly as
 without it; the prefill only decides when and where the work runs.
 
@@ -297,8 +297,11 @@ def prefill(jobs=None, stream=None):
     return seconds
 
 
-def sphinx_command(output, solutions=False, strict=True, root=ROOT, python=None):
+def sphinx_command(output, solutions=False, strict=True, root=ROOT, python=None, jobs=None):
     """The sphinx-build command line for one build.
+
+    Sphinx reads (and so executes) the chapters in ``jobs`` processes at once:
+    every extension the book uses declares itself safe for parallel reading.
 
     Parameters
     ----------
@@ -311,6 +314,8 @@ def sphinx_command(output, solutions=False, strict=True, root=ROOT, python=None)
     root : path-like
     python : str, optional
         Interpreter to run Sphinx with (default: this one).
+    jobs : int, optional
+        Processes reading the chapters (default: one per core).
 
     Returns
     -------
@@ -332,6 +337,8 @@ def sphinx_command(output, solutions=False, strict=True, root=ROOT, python=None)
         "-d",
         str(doctrees),
         "-q",  # Sphinx's own progress is one line per page; warnings still show
+        "-j",
+        str(jobs or os.cpu_count() or 1),
     ]
     if strict:
         cmd += ["-W", "--keep-going"]
@@ -395,7 +402,7 @@ def build(output=None, solutions=False, strict=True, root=ROOT, stream=None, pre
     start = time.perf_counter()
     if prefill_jobs != 0:
         code = (
-            "import sys; from k2l_course import book; "
+            "import sys; from k2l_course.site import book; "
             f"book.prefill(jobs={prefill_jobs!r})"
         )
         filled = subprocess.run([sys.executable, "-c", code], cwd=str(root), env=env)
