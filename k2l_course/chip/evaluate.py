@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from k2l_course.chip import loihi as chip
+from k2l_course.chip import loihi
 from k2l_course.files import atomic_path, cache_dir
 from k2l_course.pipeline import data, evaluation, training
 from k2l_course.pipeline.model import build_seed_model
@@ -105,14 +105,14 @@ def _settings_key(settings):
 def run_dir(params, n_images, chunk):
     """Where the chunks of one evaluation live: keyed by parameters and settings."""
 
-    settings = [str(params), n_images, chunk, chip.CHIP_SCALE, chip.CHIP_SYNAPSE, chip.SEED_BLOCK_SHAPES, chip.PRESENTATION_TIME]
+    settings = [str(params), n_images, chunk, loihi.CHIP_SCALE, loihi.CHIP_SYNAPSE, loihi.SEED_BLOCK_SHAPES, loihi.PRESENTATION_TIME]
     return cache_dir() / "chip-eval" / f"{Path(params).name}-{_settings_key(settings)}"
 
 
 def nengo_dl_path(params, n_images):
     """Where nengo-dl's predictions on the chip's images are kept (shared by every chunk size)."""
 
-    settings = [str(params), n_images, chip.CHIP_SCALE, chip.CHIP_SYNAPSE, chip.PRESENTATION_TIME, "minibatch 100"]
+    settings = [str(params), n_images, loihi.CHIP_SCALE, loihi.CHIP_SYNAPSE, loihi.PRESENTATION_TIME, "minibatch 100"]
     return cache_dir() / "chip-eval" / f"{Path(params).name}-nengo-dl-{_settings_key(settings)}.npz"
 
 
@@ -131,7 +131,7 @@ def _init_worker(params, emulator):
     warnings.filterwarnings("ignore", message="invalid value encountered in cast", category=RuntimeWarning)
 
     mnist = data.load_mnist()
-    deployment = chip.deploy(build_seed_model(), params, mnist.test_images[:1])
+    deployment = loihi.deploy(build_seed_model(), params, mnist.test_images[:1])
     _WORKER.update(mnist=mnist, deployment=deployment, params=params)
     if emulator == "batched":
         from k2l_course.chip.batched import BatchedSimulator
@@ -139,7 +139,7 @@ def _init_worker(params, emulator):
         images = data.to_sequences(mnist.test_images[:1], 1)[:, 0, :]
         _WORKER["batched"] = BatchedSimulator(deployment.net, {deployment.converted.input: images[None]})
     else:
-        _WORKER["simulator"] = chip.simulator_class(emulator)
+        _WORKER["simulator"] = loihi.simulator_class(emulator)
 
 
 def _save_chunk(out, predictions, start, stop, seconds):
@@ -150,8 +150,8 @@ def _save_chunk(out, predictions, start, stop, seconds):
 def _run_chunk(task):
     start, stop, out = task
     mnist = _WORKER["mnist"]
-    deployment = chip.present(_WORKER["deployment"], mnist.test_images[start:stop])
-    result = chip.run(deployment, simulator=_WORKER["simulator"])
+    deployment = loihi.present(_WORKER["deployment"], mnist.test_images[start:stop])
+    result = loihi.run(deployment, simulator=_WORKER["simulator"])
     _save_chunk(out, result.predictions, start, stop, result.seconds)
     return stop - start
 
@@ -169,7 +169,7 @@ def _run_lanes(tasks):
     output = sim.data[deployment.converted.output]
     seconds = (time.perf_counter() - begin) / len(tasks)
     for lane, (start, stop, out) in enumerate(tasks):
-        _save_chunk(out, chip.presentation_predictions(output[lane], steps), start, stop, seconds)
+        _save_chunk(out, loihi.presentation_predictions(output[lane], steps), start, stop, seconds)
     return n * len(tasks)
 
 
@@ -184,9 +184,9 @@ def _nengo_dl_task(task):
         mnist.test_images[:n_images],
         mnist.test_labels[:n_images],
         neuron="loihi-relu",
-        scale_firing_rates=chip.CHIP_SCALE,
-        synapse=chip.CHIP_SYNAPSE,
-        n_steps=int(round(chip.PRESENTATION_TIME / 0.001)),
+        scale_firing_rates=loihi.CHIP_SCALE,
+        synapse=loihi.CHIP_SYNAPSE,
+        n_steps=int(round(loihi.PRESENTATION_TIME / 0.001)),
         minibatch=100,
         layers=False,
     )

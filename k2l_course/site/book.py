@@ -40,7 +40,7 @@ from pathlib import Path
 
 import k2l_course
 from k2l_course import reproduce
-from k2l_course.chip import evaluate as chip_eval
+from k2l_course.chip import evaluate
 from k2l_course.files import cache_dir
 from k2l_course.pipeline import regularization, training
 from k2l_course.quiet import silence
@@ -288,7 +288,7 @@ def prefill(jobs=None, stream=None):
         if todo and todo[0] == trainings[0]:
             futures[0].result()  # the chip runs need the Loihi-neuron training
         for kwargs in chip_evaluations:
-            chip_eval.evaluate_chip(progress=False, jobs=max(1, jobs - 1), **kwargs)
+            evaluate.evaluate_chip(progress=False, jobs=max(1, jobs - 1), **kwargs)
         wait(futures)
         for future in futures:
             future.result()
