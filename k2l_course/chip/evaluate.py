@@ -122,8 +122,8 @@ _WORKER = {}
 
 
 def _init_worker(params, emulator):
+    import atexit
     import warnings
-
 
     silence()
     # nengo-loihi's emulator fills integer state arrays with NaN before setting
@@ -138,6 +138,7 @@ def _init_worker(params, emulator):
 
         images = data.to_sequences(mnist.test_images[:1], 1)[:, 0, :]
         _WORKER["batched"] = BatchedSimulator(deployment.net, {deployment.converted.input: images[None]})
+        atexit.register(_WORKER["batched"].close)  # while the interpreter is whole, not at its teardown
     else:
         _WORKER["simulator"] = loihi.simulator_class(emulator)
 
@@ -175,7 +176,6 @@ def _run_lanes(tasks):
 
 def _nengo_dl_task(task):
     """nengo-dl with Loihi neurons on the chip's images and settings; predictions saved to ``out``."""
-
     n_images, out = task
     mnist = _WORKER["mnist"]
     ref = evaluation.evaluate(
@@ -233,7 +233,6 @@ def evaluate_chip(n_images=N_IMAGES, chunk=CHUNK, jobs=None, emulator="batched",
     ChipEval
     """
     from tqdm.auto import tqdm
-
 
     if emulator not in EMULATORS:
         raise ValueError(f"unknown emulator {emulator!r}: choose one of {', '.join(EMULATORS)}")

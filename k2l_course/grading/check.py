@@ -259,7 +259,6 @@ def run(args):
         return 2
     from tqdm.auto import tqdm
 
-
     try:
         sandbox = portable.choose(args.sandbox)
     except ValueError as error:

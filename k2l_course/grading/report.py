@@ -421,7 +421,6 @@ def render(summary, similarity=None, sim_missing=None, book_url=None):
     """
     import jinja2
 
-
     items = []
     for row in summary["items"]:
         row = dict(row)

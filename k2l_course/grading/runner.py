@@ -124,7 +124,6 @@ def shared_run(path, calls, **limits):
     global _shared
     import atexit
 
-
     with _shared_lock:
         if _shared is None or _shared.process is None or _shared.process.poll() is not None:
             _shared = Sandbox().start()
