@@ -95,6 +95,7 @@ ITEMS = [item("ch2_activation", "cap_again", function="loihi_rate", points=1, ca
 '''
 
 
+@pytest.mark.slow  # grades whole classes or runs the sandbox end to end (CI runs it)
 def test_hidden_checks_are_loaded_by_path_and_marked_hidden(tmp_path):
     (tmp_path / "extra.py").write_text(HIDDEN)
     with_hidden = checks.items("ch2_activation", hidden_dir=tmp_path)
@@ -409,6 +410,7 @@ def converted_fit(nengo_loihi, seed_net, shapes):
     return chipfit.fit_report(conv.net)
 
 
+@pytest.mark.slow  # grades whole classes or runs the sandbox end to end (CI runs it)
 def test_block_fit_network_is_the_converted_seed_network(stack):
     # The block-shape check builds the seed network without TensorFlow; every
     # block must use exactly what it uses in the network the converter makes.
@@ -468,6 +470,7 @@ def k2l(*args, cwd=ROOT):
     )
 
 
+@pytest.mark.slow  # grades whole classes or runs the sandbox end to end (CI runs it)
 def test_k2l_check_reports_points_and_hints_and_fails_a_partly_wrong_submission(tmp_path):
     wrong = (ROOT / "tests" / "wrong_answers" / "ch2_activation__ideal_relu.py").read_text()
     (tmp_path / "ch2_activation.py").write_text(solution("ch2_activation").read_text() + "\n\n" + wrong)

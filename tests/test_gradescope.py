@@ -106,6 +106,7 @@ def test_bad_bundle_arguments_are_refused(tmp_path, monkeypatch, capsys, argumen
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow  # grades whole classes or runs the sandbox end to end (CI runs it)
 def test_run_autograder_grades_the_submission_into_results_json(bundle):
     out, hidden = bundle
     place = Path(tempfile.mkdtemp(prefix="k2l-test-autograder-"))

@@ -168,6 +168,7 @@ def test_a_rerun_grades_nobody_again_and_writes_the_same_gradebook(graded):
     assert (graded["out"] / "gradebook.csv").read_bytes() == before
 
 
+@pytest.mark.slow  # grades whole classes or runs the sandbox end to end (CI runs it)
 def test_an_interrupted_batch_resumes_with_the_missing_students_only(graded, tmp_path):
     out = tmp_path / "out"
     shutil.copytree(graded["out"], out)
@@ -181,6 +182,7 @@ def test_an_interrupted_batch_resumes_with_the_missing_students_only(graded, tmp
     assert (out / "gradebook.csv").read_bytes() == (graded["out"] / "gradebook.csv").read_bytes()
 
 
+@pytest.mark.slow  # grades whole classes or runs the sandbox end to end (CI runs it)
 def test_a_changed_submission_is_graded_again(graded, tmp_path):
     submissions, out = tmp_path / "class", tmp_path / "out"
     shutil.copytree(graded["submissions"] / "partly_wrong", submissions / "partly_wrong")
@@ -199,6 +201,7 @@ def slow_class(folder, count, fast):
         (folder / f"s{index:02d}.py").write_text(wait + standin.CH1 + standin.CH2)
 
 
+@pytest.mark.slow  # grades whole classes or runs the sandbox end to end (CI runs it)
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT])
 def test_killing_the_grader_loses_only_the_students_in_progress(tmp_path, how):
     submissions, out, info = tmp_path / "class", tmp_path / "out", tmp_path / "sandbox.json"
@@ -245,6 +248,7 @@ def _alive(pid):
         return False
 
 
+@pytest.mark.slow  # grades whole classes or runs the sandbox end to end (CI runs it)
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root can separate the students from the grader")
 def test_without_mount_namespaces_the_class_must_be_unreadable_to_students(graded, place, tmp_path):
     assignment = grading.load_assignment(standin.items(), list(standin.EXERCISES))
@@ -433,6 +437,7 @@ def test_a_failure_inside_the_grader_costs_only_that_student_and_a_rerun_regrade
     assert {r["student"]: r["status"] for r in again.records} == {"ann": "ok", "bob": "ok", "cy": "ok"}
 
 
+@pytest.mark.slow  # grades whole classes or runs the sandbox end to end (CI runs it)
 def test_what_student_code_prints_during_a_hidden_check_never_reaches_the_student(place):
     submissions = place / "leaks"
     _write(submissions / "leaky" / "ch2_activation.py", standin.CH2.replace(
@@ -463,6 +468,7 @@ def loihi_rate(current, dt):
 """
 
 
+@pytest.mark.slow  # grades whole classes or runs the sandbox end to end (CI runs it)
 def test_the_seed_is_written_to_the_gradebook_output_and_reproduces_the_cases(place):
     submissions = place / "seeded"
     _write(submissions / "ann" / "ch2_activation.py", standin.CH2_NO_CAP)
@@ -485,6 +491,7 @@ def test_the_seed_is_written_to_the_gradebook_output_and_reproduces_the_cases(pl
         None, grading.PUBLIC)  # fmt: skip
 
 
+@pytest.mark.slow  # grades whole classes or runs the sandbox end to end (CI runs it)
 def test_a_lookup_table_of_the_public_cases_earns_nothing_under_grading(place):
     submissions = place / "lookup"
     _write(submissions / "table" / "ch2_activation.py", LOOKUP)
@@ -545,6 +552,7 @@ def test_hidden_checks_that_do_not_load_stop_the_command_before_grading(tmp_path
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow  # grades whole classes or runs the sandbox end to end (CI runs it)
 def test_the_command_prints_a_summary(tmp_path, monkeypatch, capsys):
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "ann.py").write_text(standin.CH1 + standin.CH2)
@@ -577,6 +585,7 @@ def course_graded(place):
     return dict(summary=summary, expected=expected, decoy=decoy)
 
 
+@pytest.mark.slow  # grades whole classes or runs the sandbox end to end (CI runs it)
 def test_the_course_exercises_are_graded_exactly_whatever_the_students_do(course_graded):
     records = {record["student"]: record for record in course_graded["summary"].records}
     assert sorted(records) == sorted(course_graded["expected"])
@@ -587,6 +596,7 @@ def test_the_course_exercises_are_graded_exactly_whatever_the_students_do(course
     assert records["correct"]["total"] == records["correct"]["max"] == course.checks.ASSIGNMENT_TOTAL
 
 
+@pytest.mark.slow  # grades whole classes or runs the sandbox end to end (CI runs it)
 def test_the_vandal_deleted_nothing_and_wrote_nothing(course_graded):
     assert sorted(p.name for p in course_graded["decoy"].iterdir()) == sorted(p.name for p in course.SOLUTIONS.iterdir())
     assert not (course.ROOT / "k2l_course" / "pwned_by_student.py").exists()

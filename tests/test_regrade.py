@@ -30,6 +30,7 @@ def place():
     shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.mark.slow  # grades whole classes or runs the sandbox end to end (CI runs it)
 def test_only_regrades_the_named_students_and_leaves_the_others_byte_for_byte(place):
     submissions = place / "class"
     for name, ch1 in (("ann", standin.CH1), ("bob", standin.CH1_WRONG_TILE), ("cy", standin.CH1)):
