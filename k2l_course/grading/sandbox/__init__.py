@@ -368,7 +368,24 @@ class Sandbox:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+                # The server had no time to stop its runs: stop them here, so that no student
+                # process outlives the batch (and holds a run's reply pipe open, which would keep
+                # the grader waiting for its answer).
+                self._kill_runs()
             self.process = None
+
+    def _kill_runs(self):
+        """Kill every process left under this sandbox's own student uids."""
+        import signal
+
+        from k2l_course.grading.sandbox import isolation
+
+        for uid in self.info.get("uids") or []:
+            for pid in isolation.processes_of(uid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
 
     def __enter__(self):
         return self.start()
