@@ -1,10 +1,10 @@
 """Where the library keeps its files, and files that readers see whole or not at all.
 
 :func:`cache_dir` is the one place that decides where computed results
-(trained parameters, chip runs) are kept. Every file the course writes for others to read (gradebooks, feedback,
-results, reports, caches, bundles) is written beside its final name and
-renamed into place, so a reader, or a run that was killed half-way, never
-sees half a file.
+(trained parameters, chip runs) are kept. Every file the course writes for
+others to read (gradebooks, feedback, results, reports, caches, bundles) is
+written beside its final name and renamed into place, so a reader, or a run
+that was killed half-way, never sees half a file.
 """
 
 from __future__ import annotations

@@ -300,9 +300,7 @@ def format_table(report):
     Each resource shows its use and its percentage of the per-core limit;
     a ``!`` marks a limit exceeded.
     """
-    from tabulate import (
-        tabulate,  # the book's table only: not in the student environment, which checks fits
-    )
+    from tabulate import tabulate  # the book's table only: not in the student environment, which checks fits
 
     headers = ["block"] + [RESOURCE_NAMES[r] for r in RESOURCES] + ["fits"]
     rows = []

@@ -173,9 +173,7 @@ def simulator_class(name):
     if name == "stock":
         return nengo_loihi.Simulator
     if name == "fast":
-        from k2l_course.chip.emulator import (
-            Simulator,  # lazy: chip stays cheap to import (the checks use it)
-        )
+        from k2l_course.chip.emulator import Simulator  # lazy: chip stays cheap to import (the checks use it)
 
         return Simulator
     raise ValueError(f"unknown emulator {name!r}: choose 'fast' or 'stock'")

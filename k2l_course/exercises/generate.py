@@ -2,8 +2,8 @@
 
 ``solutions/<id>.py`` is the one source of each exercise, in jupytext's
 "percent" format (``# %%`` code cells, ``# %% [markdown]`` cells whose lines
-are comments), read and written with jupytext. Inside a function, the lines between ``# BEGIN SOLUTION`` and
-``# END SOLUTION`` are the answer. This command writes, for every exercise
+are comments), read and written with jupytext. Inside a function, the lines
+between ``# BEGIN SOLUTION`` and ``# END SOLUTION`` are the answer. This command writes, for every exercise
 of :data:`k2l_course.exercises.checks.EXERCISES`:
 
 ``exercises/<id>.py``
@@ -189,33 +189,31 @@ def parse_cells(text, filename="<exercise>"):
 def format_cells(cells):
     """Write cells in percent format, with jupytext (the inverse of :func:`parse_cells`)."""
     import jupytext
-    import nbformat
 
-    notebook = nbformat.v4.new_notebook(metadata={"jupytext": dict(_PERCENT_OPTIONS)})
-    for cell in cells:
-        new = nbformat.v4.new_markdown_cell(cell.source) if cell.kind == "markdown" else nbformat.v4.new_code_cell(cell.source)
-        if cell.tags:
-            new.metadata["tags"] = list(cell.tags)
-        notebook.cells.append(new)
-    return jupytext.writes(notebook, fmt=PERCENT)
+    return jupytext.writes(_notebook(cells, {"jupytext": dict(_PERCENT_OPTIONS)}, "cell"), fmt=PERCENT)
 
 
 def notebook_json(cells, exercise):
     """The ``.ipynb`` text of these cells (nbformat 4, no outputs, stable ids)."""
     import nbformat
 
-    notebook = nbformat.v4.new_notebook(metadata=dict(NOTEBOOK_METADATA))
-    for index, cell in enumerate(cells):
-        if cell.kind == "markdown":
-            new = nbformat.v4.new_markdown_cell(cell.source)
-        else:
-            new = nbformat.v4.new_code_cell(cell.source)
-        if cell.tags:
-            new["metadata"]["tags"] = list(cell.tags)
-        new["id"] = f"{exercise}-{index:02d}"
-        notebook.cells.append(new)
+    notebook = _notebook(cells, dict(NOTEBOOK_METADATA), exercise)
     nbformat.validate(notebook)
     return nbformat.writes(notebook) + "\n"
+
+
+def _notebook(cells, metadata, id_prefix):
+    """An nbformat 4 notebook of these cells, with their tags, ids ``<id_prefix>-NN`` and ``metadata``."""
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook(metadata=metadata)
+    for index, cell in enumerate(cells):
+        new = nbformat.v4.new_markdown_cell(cell.source) if cell.kind == "markdown" else nbformat.v4.new_code_cell(cell.source)
+        if cell.tags:
+            new.metadata["tags"] = list(cell.tags)
+        new["id"] = f"{id_prefix}-{index:02d}"
+        notebook.cells.append(new)
+    return notebook
 
 
 # -- what a student gets ----------------------------------------------------------------
@@ -223,7 +221,6 @@ def notebook_json(cells, exercise):
 
 def grading_cell(exercise):
     """The generated markdown cell listing the graded functions and their points."""
-
     items = checks.items(exercise)
     rows = "\n".join(f"| `{item.function}` | {_points(item.points)} |" for item in items)
     return Cell(

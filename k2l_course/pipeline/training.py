@@ -166,9 +166,7 @@ def train(config=TrainingConfig(), mnist=None, progress=True):
     Trained
     """
     tf, nengo_dl = stack.tf, stack.nengo_dl
-    from tqdm.keras import (
-        TqdmCallback,  # imports Keras: only once the stack is loaded quietly
-    )
+    from tqdm.keras import TqdmCallback  # imports Keras: only once the stack is loaded quietly
     mnist = mnist or data_module.load_mnist()
     n = config.n_train or len(mnist.train_images)
     x = data_module.to_sequences(mnist.train_images[:n], 1)

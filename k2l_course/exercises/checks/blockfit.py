@@ -3,11 +3,12 @@
 nengo-loihi imports TensorFlow and nengo-dl when they are installed,
 although its builder never uses them. The block-shape check only needs the
 builder, so it runs it here in a worker process of its own in which
-TensorFlow and nengo-dl are hidden, which saves their import time. The network built here, from the seed network's description in
+TensorFlow and nengo-dl are hidden, which saves their import time. The
+network built here, from the seed network's description in
 :mod:`k2l_course.pipeline.model`, has exactly the neurons, connections and
-shapes that nengo-dl's converter makes of it, with random weights (the cores' use does not
-depend on the weights' values); the test suite proves that every block uses
-the same resources as in the converted network.
+shapes that nengo-dl's converter makes of it, with random weights (the
+cores' use does not depend on the weights' values); the test suite proves
+that every block uses the same resources as in the converted network.
 
 Run as ``python -m k2l_course.exercises.checks.blockfit`` with a JSON object of block
 shapes on stdin; prints :func:`fit`'s report as JSON.

@@ -251,9 +251,7 @@ class Sandbox:
         """Start the server (imports NumPy; returns when it is ready)."""
         if self.process is not None:
             return self
-        from k2l_course.grading.sandbox import (
-            isolation,  # (Linux only: imported when a sandbox starts)
-        )
+        from k2l_course.grading.sandbox import isolation  # (Linux only: imported when a sandbox starts)
 
         separate = self.separate_user and isolation.is_root()
         uids, locks = isolation.claim_ids(self.jobs, self.uid_base) if separate else ([], [])

@@ -178,11 +178,7 @@ class PortableSandbox:
         TypeError
             If a call's kwargs are not plain data.
         """
-        from k2l_course.grading.sandbox import (
-            MAX_SUBMISSION_BYTES,
-            Outcome,
-            SandboxResult,
-        )
+        from k2l_course.grading.sandbox import MAX_SUBMISSION_BYTES, Outcome, SandboxResult
 
         calls = list(calls)
         path = Path(path)

@@ -13,11 +13,12 @@ Process tree (grader = the trusted process that judges)::
 
 Forking from the zygote avoids importing TensorFlow, nengo-dl and
 nengo-loihi again in a fresh interpreter for every submission (seconds and
-hundreds of megabytes each time; ``benchmarks/grading.py`` measures it). The supervisor holds no secrets and runs no student code: it
-copies the submission (from a file descriptor the grader opened) into the
-child's private directory, watches the time, restarts the child after a call
-that hung or crashed, caps what comes back, kills everything the child left
-behind and sends the grader plain frames.
+hundreds of megabytes each time; ``benchmarks/grading.py`` measures it).
+The supervisor holds no secrets and runs no student code: it copies the
+submission (from a file descriptor the grader opened) into the child's
+private directory, watches the time, restarts the child after a call that
+hung or crashed, caps what comes back, kills everything the child left behind
+and sends the grader plain frames.
 
 Request (one SEQPACKET message, JSON) with four file descriptors: the
 submission, the encoded calls (a memfd: visible calls' arguments), the hidden
@@ -42,12 +43,7 @@ import sys
 import tempfile
 import time
 
-from k2l_course.grading.sandbox import (  # (child: imported now, read before privileges drop)
-    child,
-    guard,
-    isolation,
-    wire,
-)
+from k2l_course.grading.sandbox import child, guard, isolation, wire  # (child: imported now, read before privileges drop)
 
 #: Modules every child finds already imported (cheap, often used).
 PRELOAD = (
