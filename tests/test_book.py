@@ -8,14 +8,17 @@ The full build and the rendered pages are tested in ``test_site.py``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import runpy
 import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+from jupyter_cache.cache.db import DB_NAME
 
 from k2l_course.exercises import checks
 from k2l_course.site import book
@@ -23,6 +26,12 @@ from k2l_course.site import book
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = sorted((ROOT / "book").glob("*.md"))
 EXERCISES = checks.EXERCISES
+
+
+@pytest.fixture(autouse=True)
+def own_execution_cache(tmp_path, monkeypatch):
+    """No test here touches the checkout's executed chapters."""
+    monkeypatch.setenv("K2L_JUPYTER_CACHE", str(tmp_path / "executed"))
 
 
 # -- the execution cache cannot publish stale outputs -------------------------------
@@ -213,6 +222,22 @@ def test_the_caches_are_filled_in_parallel_before_sphinx_runs_the_chapters(monke
     assert book.run(parse("--output", str(tmp_path / "site"), "--prefill-jobs", "0")) == 0
     (sphinx,) = calls
     assert "sphinx" in sphinx
+
+
+def test_the_execution_cache_exists_before_sphinx_starts_chapters_in_parallel(monkeypatch, tmp_path):
+    # Two chapters starting at once on an empty cache would both create its tables.
+    seen = []
+
+    def sphinx(cmd, **kwargs):
+        database = book.execution_cache_path(prune=False) / DB_NAME
+        with contextlib.closing(sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True)) as db:
+            seen.append([name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")])
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(book.subprocess, "run", sphinx)
+    assert book.run(parse("--output", str(tmp_path / "site"), "--prefill-jobs", "0")) == 0
+    (tables,) = seen
+    assert {"nbcache", "nbproject", "settings"} <= set(tables)
 
 
 def test_the_prefill_covers_the_trainings_the_chapters_share():

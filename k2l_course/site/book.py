@@ -38,6 +38,8 @@ import sys
 import time
 from pathlib import Path
 
+from jupyter_cache import get_cache
+
 import k2l_course
 from k2l_course import reproduce
 from k2l_course.chip import evaluate
@@ -215,7 +217,7 @@ def execution_cache_path(root=ROOT, prune=True):
     -------
     pathlib.Path
         ``<root>/_build/.jupyter_cache/<key>``, or ``$K2L_JUPYTER_CACHE/<key>``
-        (not created here: myst-nb does).
+        (not created here: :func:`create_execution_cache` does, before a build).
     """
     root = Path(root)
     parent = Path(os.environ.get("K2L_JUPYTER_CACHE") or root / CACHE_PARENT)
@@ -225,6 +227,24 @@ def execution_cache_path(root=ROOT, prune=True):
             if other != path and other.is_dir() and _KEY_PATTERN.match(other.name):
                 shutil.rmtree(other, ignore_errors=True)
     return path
+
+
+def create_execution_cache(path):
+    """Create the jupyter-cache directory and its database, if missing.
+
+    jupyter-cache creates its SQLite database on first use: it checks whether
+    the file exists, then creates the tables. When ``sphinx-build -j`` starts two
+    chapters at once on an empty cache, both find no file, both create the tables,
+    and the second fails (``table settings already exists``). Creating the
+    database before Sphinx starts leaves its parallel readers only rows to write,
+    which SQLite serialises.
+
+    Parameters
+    ----------
+    path : path-like
+        The cache directory (:func:`execution_cache_path`).
+    """
+    get_cache(path).db.dispose()
 
 
 def _train(config):
@@ -398,7 +418,8 @@ def build(output=None, solutions=False, strict=True, root=ROOT, stream=None, pre
     kind = "instructor site (with solutions)" if solutions else "site"
     print(f"building the {kind}: every chapter is executed unless its cached outputs are current", file=stream)
     print(f"  trained parameters: {env['K2L_CACHE']}", file=stream)
-    print(f"  executed chapters:  {execution_cache_path(root, prune=False)}", file=stream, flush=True)
+    executed = execution_cache_path(root, prune=False)
+    print(f"  executed chapters:  {executed}", file=stream, flush=True)
     start = time.perf_counter()
     if prefill_jobs != 0:
         code = (
@@ -409,6 +430,7 @@ def build(output=None, solutions=False, strict=True, root=ROOT, stream=None, pre
         if filled.returncode != 0:
             print(f"\nfilling the caches FAILED (exit status {filled.returncode}); see the messages above.", file=stream)
             return filled.returncode
+    create_execution_cache(executed)
     result = subprocess.run(cmd, cwd=str(root), env=env)
     seconds = time.perf_counter() - start
     if result.returncode != 0:
