@@ -4,7 +4,9 @@
 (trained parameters, chip runs) are kept. Every file the course writes for
 others to read (gradebooks, feedback, results, reports, caches, bundles) is
 written beside its final name and renamed into place, so a reader, or a run
-that was killed half-way, never sees half a file.
+that was killed half-way, never sees half a file. :func:`computed_once` makes
+processes that want the same cached result at once (the book's prefill and its
+chapters) wait for one of them to compute it instead of computing it twice.
 """
 
 from __future__ import annotations
@@ -13,6 +15,11 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows, where the full stack (TensorFlow 2.12, nengo-dl) does not install
+    fcntl = None
 
 import k2l_course
 
@@ -88,3 +95,28 @@ def write_atomic(path, data):
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
+
+
+@contextlib.contextmanager
+def computed_once(result):
+    """Hold the lock of a cached ``result`` while the block checks for it and computes it.
+
+    The processes that enter the block for the same result run it one after
+    another, so the second finds what the first wrote: check for the result
+    inside the block, compute it only if it is still missing. The lock is an
+    advisory ``flock`` on ``<result>.lock``, released when its holder leaves
+    the block or dies. Where ``fcntl`` is missing (Windows) the block is not
+    locked: concurrent processes may compute the same result twice, and atomic
+    writes keep it whole.
+
+    Parameters
+    ----------
+    result : path-like
+        The cached file or folder; its parent folder is created if needed.
+    """
+    lock = Path(f"{result}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a+b") as handle:
+        if fcntl is not None:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield

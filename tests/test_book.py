@@ -12,8 +12,11 @@ import contextlib
 import re
 import runpy
 import shutil
+import signal
 import sqlite3
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -186,7 +189,27 @@ def test_k2l_cache_defaults_to_the_repository_but_is_never_overridden():
     assert book.build_environment({"K2L_CACHE": "/elsewhere"})["K2L_CACHE"] == "/elsewhere"
 
 
-def test_a_failed_build_exits_non_zero_and_says_so(monkeypatch, tmp_path, capsys):
+@pytest.fixture()
+def prefill(monkeypatch):
+    """The prefill process ``k2l book`` starts: a stand-in, ``exit 0`` unless a test says otherwise.
+
+    ``prefill.commands`` lists the commands the build asked for;
+    ``prefill.stand_in`` is the command run instead (list of str).
+    """
+    real_popen = subprocess.Popen
+
+    def start(cmd, **kwargs):
+        start.commands.append(cmd)
+        start.started.append(real_popen(start.stand_in, **kwargs))
+        return start.started[-1]
+
+    start.commands, start.started = [], []
+    start.stand_in = [sys.executable, "-c", "pass"]
+    monkeypatch.setattr(book.subprocess, "Popen", start)
+    return start
+
+
+def test_a_failed_build_exits_non_zero_and_says_so(monkeypatch, tmp_path, capsys, prefill):
     calls = []
 
     def failing_sphinx(cmd, **kwargs):
@@ -197,31 +220,76 @@ def test_a_failed_build_exits_non_zero_and_says_so(monkeypatch, tmp_path, capsys
     status = book.run(parse("--output", str(tmp_path / "site")))
     assert status == 2
     assert "FAILED" in capsys.readouterr().out
-    (cmd, kwargs), = calls
+    ((_, kwargs),) = calls
     assert kwargs["env"]["K2L_CACHE"]
 
 
-def test_a_successful_build_prints_where_to_open_the_site(monkeypatch, tmp_path, capsys):
+def test_a_successful_build_prints_where_to_open_the_site(monkeypatch, tmp_path, capsys, prefill):
     monkeypatch.setattr(book.subprocess, "run", lambda cmd, **kw: subprocess.CompletedProcess(cmd, 0))
     assert book.run(parse("--output", str(tmp_path / "site"))) == 0
     assert (tmp_path / "site" / "index.html").as_uri() in capsys.readouterr().out
 
 
-def test_the_caches_are_filled_in_parallel_before_sphinx_runs_the_chapters(monkeypatch, tmp_path):
-    calls = []
+def test_the_caches_are_filled_beside_the_chapters(monkeypatch, tmp_path, prefill):
+    sphinx_runs = []
 
-    def record(cmd, **kwargs):
-        calls.append(cmd)
+    def sphinx(cmd, **kwargs):
+        # The prefill was started first, and is still needed while the chapters run.
+        sphinx_runs.append((list(prefill.commands), prefill.started[-1].returncode if prefill.started else None))
         return subprocess.CompletedProcess(cmd, 0)
 
-    monkeypatch.setattr(book.subprocess, "run", record)
+    monkeypatch.setattr(book.subprocess, "run", sphinx)
     assert book.run(parse("--output", str(tmp_path / "site"))) == 0
-    prefill, sphinx = calls
-    assert "book.prefill(jobs=None)" in prefill[-1] and "sphinx" in sphinx
-    calls.clear()
+    ((started, _),) = sphinx_runs
+    assert len(started) == 1 and "book.prefill(jobs=None)" in started[0][-1]
+    assert prefill.started[0].returncode == 0, "the build did not wait for the prefill"
+
+    sphinx_runs.clear()
     assert book.run(parse("--output", str(tmp_path / "site"), "--prefill-jobs", "0")) == 0
-    (sphinx,) = calls
-    assert "sphinx" in sphinx
+    assert len(sphinx_runs) == 1 and len(prefill.commands) == 1, "--prefill-jobs 0 still started a prefill"
+
+
+def test_a_failed_prefill_fails_the_build(monkeypatch, tmp_path, capsys, prefill):
+    prefill.stand_in = [sys.executable, "-c", "raise SystemExit(3)"]
+    monkeypatch.setattr(book.subprocess, "run", lambda cmd, **kw: subprocess.CompletedProcess(cmd, 0))
+    assert book.run(parse("--output", str(tmp_path / "site"))) == 3
+    assert "filling the caches FAILED" in capsys.readouterr().out
+
+
+def test_a_failed_build_stops_the_prefill_and_its_workers(monkeypatch, tmp_path, prefill):
+    pid_file = tmp_path / "worker.pid"
+    # A prefill whose worker (a grandchild) would otherwise compute for ten minutes.
+    prefill.stand_in = [
+        sys.executable,
+        "-c",
+        "import subprocess, sys; worker = subprocess.Popen(['sleep', '600']); "
+        f"open({str(pid_file)!r}, 'w').write(str(worker.pid)); worker.wait()",
+    ]
+
+    def failing_sphinx(cmd, **kwargs):
+        while not pid_file.exists() or not pid_file.read_text():  # the worker has started
+            assert prefill.started[0].poll() is None, "the stand-in prefill ended early"
+            time.sleep(0.05)
+        return subprocess.CompletedProcess(cmd, 2)
+
+    monkeypatch.setattr(book.subprocess, "run", failing_sphinx)
+    assert book.run(parse("--output", str(tmp_path / "site"))) == 2
+    assert prefill.started[0].returncode == -signal.SIGTERM
+    worker = int(pid_file.read_text())
+    for _ in range(1200):  # a killed process is gone, or a zombie, within moments
+        if not running(worker):
+            break
+        time.sleep(0.05)
+    assert not running(worker), "the prefill's worker survived the failed build"
+
+
+def running(pid):
+    """Whether a process exists and is not a zombie (Linux)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def test_the_execution_cache_exists_before_sphinx_starts_chapters_in_parallel(monkeypatch, tmp_path):

@@ -1,11 +1,16 @@
-"""Where the library keeps its files, and writes that readers see whole or not at all."""
+"""Where the library keeps its files, writes that readers see whole or not at all, and results computed once."""
 
+import fcntl
+import json
+import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import k2l_course
-from k2l_course.files import atomic_path, cache_dir, write_atomic
+from k2l_course.files import atomic_path, cache_dir, computed_once, write_atomic
+from k2l_course.pipeline import training
 
 
 def test_the_cache_is_k2l_cache_when_set():
@@ -39,3 +44,49 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
         raise RuntimeError("killed half-way")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["results.npz"]
+
+
+# -- a cached result is computed once, however many processes ask for it ------------
+
+
+def test_computed_once_holds_an_exclusive_lock_until_the_block_ends(tmp_path):
+    result = tmp_path / "cache" / "result.npz"
+    with computed_once(result):
+        with open(f"{result}.lock", "a+b") as other:  # what another process would open
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with open(f"{result}.lock", "a+b") as other:
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_a_training_in_progress_elsewhere_is_waited_for_not_repeated(tmp_path, monkeypatch):
+    monkeypatch.setenv("K2L_CACHE", str(tmp_path))
+    config = training.TrainingConfig(neuron="relu", seed=7)
+    base = training.params_path(config)
+    looked = threading.Event()
+    is_trained = training.is_trained
+
+    def looking(config):
+        looked.set()
+        return is_trained(config)
+
+    def elsewhere(holding):
+        # Another process's training: it holds the lock, and saves once this one has looked.
+        with computed_once(base):
+            holding.set()
+            looked.wait()
+            np.savez(f"{base}.npz", w=np.zeros(1))
+            training.metadata_path(base).write_text(json.dumps({"accuracy": 0.5, "n_train": 10, "seconds": 1.0}))
+
+    def train(*args, **kwargs):
+        raise AssertionError("trained again what another process was training")
+
+    monkeypatch.setattr(training, "is_trained", looking)
+    monkeypatch.setattr(training, "train", train)
+    holding = threading.Event()
+    other = threading.Thread(target=elsewhere, args=(holding,))
+    other.start()
+    holding.wait()
+    loaded = training.load_or_train(config, progress=False)
+    other.join()
+    assert loaded.from_cache and loaded.params == base and loaded.accuracy == 0.5

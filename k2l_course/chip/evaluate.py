@@ -17,6 +17,8 @@ all 10,000 test images:
 * **resumably**: every finished chunk is written to its own file, atomically,
   so an interrupted run picks up where it stopped and a finished one is
   reused;
+* **once**: a process asking for a run that another one is computing (the
+  book's prefill and a chapter) waits for it, then reads its results;
 
 and reports the accuracy with its 95% interval beside nengo-dl's accuracy with
 Loihi neurons on the same images and settings.
@@ -36,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from k2l_course.chip import loihi
-from k2l_course.files import atomic_path, cache_dir
+from k2l_course.files import atomic_path, cache_dir, computed_once
 from k2l_course.pipeline import data, evaluation, training
 from k2l_course.pipeline.model import build_seed_model
 from k2l_course.quiet import silence
@@ -177,6 +179,13 @@ def _run_lanes(tasks):
 def _nengo_dl_task(task):
     """nengo-dl with Loihi neurons on the chip's images and settings; predictions saved to ``out``."""
     n_images, out = task
+    with computed_once(out):  # the other chunk sizes' runs need the same reference
+        if not Path(out).exists():
+            _save_nengo_dl_predictions(n_images, out)
+    return 0
+
+
+def _save_nengo_dl_predictions(n_images, out):
     mnist = _WORKER["mnist"]
     ref = evaluation.evaluate(
         build_seed_model(),
@@ -192,7 +201,6 @@ def _nengo_dl_task(task):
     )
     with atomic_path(out) as temporary:
         np.savez(temporary, predictions=ref.predictions)
-    return 0
 
 
 def _lane_groups(todo, jobs, max_lanes=MAX_LANES):
@@ -232,8 +240,6 @@ def evaluate_chip(n_images=N_IMAGES, chunk=CHUNK, jobs=None, emulator="batched",
     -------
     ChipEval
     """
-    from tqdm.auto import tqdm
-
     if emulator not in EMULATORS:
         raise ValueError(f"unknown emulator {emulator!r}: choose one of {', '.join(EMULATORS)}")
     mnist = data.load_mnist()
@@ -246,6 +252,16 @@ def evaluate_chip(n_images=N_IMAGES, chunk=CHUNK, jobs=None, emulator="batched",
     if not Path(f"{params}.npz").exists():
         raise FileNotFoundError(f"no trained parameters at {params}.npz")
     directory = run_dir(params, n_images, chunk)
+    # A second process asking for the same run (the book's prefill and a
+    # chapter) waits for the first, then reads its chunks and summary.
+    with computed_once(directory):
+        return _evaluate_run(directory, params, mnist, n_images, chunk, jobs, emulator, progress)
+
+
+def _evaluate_run(directory, params, mnist, n_images, chunk, jobs, emulator, progress):
+    """:func:`evaluate_chip` once its run folder is locked: the chunks still missing, then the summary."""
+    from tqdm.auto import tqdm
+
     directory.mkdir(parents=True, exist_ok=True)
     summary_path = directory / f"summary-{emulator}.json"
     if summary_path.exists():

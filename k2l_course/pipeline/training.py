@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from k2l_course import stack
-from k2l_course.files import atomic_path, cache_dir, write_atomic
+from k2l_course.files import atomic_path, cache_dir, computed_once, write_atomic
 from k2l_course.pipeline import data as data_module
 from k2l_course.pipeline.conversion import convert
 from k2l_course.pipeline.losses import rate_range_loss
@@ -133,6 +133,9 @@ def is_trained(config):
 def load_or_train(config=TrainingConfig(), mnist=None, progress=True):
     """Return trained parameters for ``config``, training only if none are saved.
 
+    When another process is training the same ``config``, this waits for it
+    and loads what it saved.
+
     Parameters
     ----------
     config : TrainingConfig
@@ -145,11 +148,15 @@ def load_or_train(config=TrainingConfig(), mnist=None, progress=True):
     -------
     Trained
     """
-    if is_trained(config):
-        base = params_path(config)
-        info = json.loads(metadata_path(base).read_text())
-        return Trained(config, base, info["accuracy"], info["n_train"], info["seconds"], True)
-    return train(config, mnist=mnist, progress=progress)
+    base = params_path(config)
+    if not is_trained(config):
+        # Another process training the same network (the book's prefill, another
+        # chapter) is waited for, not repeated.
+        with computed_once(base):
+            if not is_trained(config):
+                return train(config, mnist=mnist, progress=progress)
+    info = json.loads(metadata_path(base).read_text())
+    return Trained(config, base, info["accuracy"], info["n_train"], info["seconds"], True)
 
 
 def train(config=TrainingConfig(), mnist=None, progress=True):

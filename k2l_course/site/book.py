@@ -16,12 +16,16 @@ again in a fresh cache (and the old one is removed).
 
 A cold build (empty caches, as from a fresh clone) spends most of its time
 training networks and running the chip, which chapters share through the
-library's caches (``K2L_CACHE``). :func:`prefill` first fills those caches
-with independent work in parallel processes (one per core): the trainings,
-then the whole-test-set chip evaluations. Sphinx then executes the chapters,
-as many at once as there are cores, and they load what they need. The pages never depend on
-the prefill: a chapter computes (and caches) whatever is missing, exactly as
-without it; the prefill only decides when and where the work runs.
+library's caches (``K2L_CACHE``). :func:`prefill` fills those caches with
+that shared work in parallel processes (one per core): the trainings, in the
+order the chapters need them, and the whole-test-set chip evaluations as soon
+as their training is done. Sphinx executes the chapters at the same time, as
+many at once as there are cores, so no core idles while a chain of work
+(training, then the chip) runs. A chapter that needs a result the prefill is
+computing waits for it (:func:`k2l_course.files.computed_once`) instead of
+computing it again. The pages never depend on the prefill: a chapter computes
+(and caches) whatever is missing, exactly as without it; the prefill only
+decides when and where the work runs.
 
 This module imports no TensorFlow: ``conf.py`` imports it too.
 """
@@ -29,10 +33,12 @@ This module imports no TensorFlow: ``conf.py`` imports it too.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -265,9 +271,13 @@ def prefill_tasks():
     chip_evaluations : list of dict
         Keyword arguments of :func:`k2l_course.chip.evaluate.evaluate_chip`.
     """
-    trainings = [training.TrainingConfig(neuron="loihi-relu", scale_firing_rates=100)]
-    trainings += [training.TrainingConfig(neuron="relu", seed=seed) for seed in reproduce.STUDY_SEEDS]
-    trainings.append(regularization.RegularizationConfig().training_config())
+    trainings = [
+        training.TrainingConfig(neuron="loihi-relu", scale_firing_rates=100),  # chapters 4, 5, 6
+        training.TrainingConfig(neuron="relu"),  # chapters 1, 3, 6
+        regularization.RegularizationConfig().training_config(),  # chapter 4
+    ]
+    trainings += [training.TrainingConfig(neuron="relu", seed=seed) for seed in reproduce.STUDY_SEEDS]  # chapter 3
+    trainings = list(dict.fromkeys(trainings))
     # chapters 5 and 6: the whole test set in sequence, and with a rested chip per image
     chip_evaluations = [dict(), dict(chunk=1)]
     return trainings, chip_evaluations
@@ -278,8 +288,9 @@ def prefill(jobs=None, stream=None):
 
     Trainings run in a pool of ``jobs`` spawned processes; as soon as the
     Loihi-neuron training is done, the chip evaluations run beside the other
-    trainings (they have their own worker processes). Each result is written
-    atomically to the cache under its own key, so the chapters find it.
+    trainings (with ``jobs`` worker processes of their own). Each result is
+    written atomically to the cache under its own key, so the chapters find it,
+    and computed under its lock, so a chapter that asks for it meanwhile waits.
 
     Parameters
     ----------
@@ -308,7 +319,7 @@ def prefill(jobs=None, stream=None):
         if todo and todo[0] == trainings[0]:
             futures[0].result()  # the chip runs need the Loihi-neuron training
         for kwargs in chip_evaluations:
-            evaluate.evaluate_chip(progress=False, jobs=max(1, jobs - 1), **kwargs)
+            evaluate.evaluate_chip(progress=False, jobs=jobs, **kwargs)
         wait(futures)
         for future in futures:
             future.result()
@@ -387,6 +398,14 @@ def build_environment(environ=None):
     return env
 
 
+def _stop(process):
+    """Stop a process started in its own process group, with everything it started."""
+    if process is not None and process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        process.wait()
+
+
 def build(output=None, solutions=False, strict=True, root=ROOT, stream=None, prefill_jobs=None):
     """Build the website.
 
@@ -406,7 +425,7 @@ def build(output=None, solutions=False, strict=True, root=ROOT, stream=None, pre
     Returns
     -------
     int
-        sphinx-build's exit status (0 on success).
+        0 on success, else sphinx-build's exit status, or the prefill's.
     """
     root = Path(root)
     stream = stream or sys.stdout
@@ -421,18 +440,24 @@ def build(output=None, solutions=False, strict=True, root=ROOT, stream=None, pre
     executed = execution_cache_path(root, prune=False)
     print(f"  executed chapters:  {executed}", file=stream, flush=True)
     start = time.perf_counter()
-    if prefill_jobs != 0:
-        code = (
-            "import sys; from k2l_course.site import book; "
-            f"book.prefill(jobs={prefill_jobs!r})"
-        )
-        filled = subprocess.run([sys.executable, "-c", code], cwd=str(root), env=env)
-        if filled.returncode != 0:
-            print(f"\nfilling the caches FAILED (exit status {filled.returncode}); see the messages above.", file=stream)
-            return filled.returncode
     create_execution_cache(executed)
-    result = subprocess.run(cmd, cwd=str(root), env=env)
+    filler = None
+    if prefill_jobs != 0:
+        code = f"from k2l_course.site import book; book.prefill(jobs={prefill_jobs!r})"
+        # Its own process group, so that stopping it stops its workers too.
+        filler = subprocess.Popen([sys.executable, "-c", code], cwd=str(root), env=env, process_group=0)
+    try:
+        result = subprocess.run(cmd, cwd=str(root), env=env)
+    except BaseException:  # Ctrl-C reaches only the terminal's process group
+        _stop(filler)
+        raise
+    if result.returncode != 0:
+        _stop(filler)  # the build failed: the caches it was filling can wait
+    filled = filler.wait() if filler is not None else 0
     seconds = time.perf_counter() - start
+    if result.returncode == 0 and filled != 0:
+        print(f"\nfilling the caches FAILED (exit status {filled}); see the messages above.", file=stream)
+        return filled
     if result.returncode != 0:
         print(
             f"\nthe book build FAILED after {seconds:.0f} s (sphinx-build exit status {result.returncode}); "
