@@ -230,10 +230,11 @@ def to_spikes_kernel(params):
     """The trained 1x1 to-spikes kernel (3 weights) from a nengo-dl parameter file."""
     import numpy as np
 
-    with np.load(f"{params}.npz") as f:
+    path = training.params_file(params)
+    with np.load(path) as f:
         kernels = [f[k] for k in f.files if f[k].shape == (1, 1, 1, 3)]
     if len(kernels) != 1:
-        raise ValueError(f"{params}.npz: expected one 1x1x1x3 to-spikes kernel, found {len(kernels)}")
+        raise ValueError(f"{path}: expected one 1x1x1x3 to-spikes kernel, found {len(kernels)}")
     return kernels[0].ravel()
 
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from k2l_course.chip import evaluate as chip_eval
+from k2l_course.pipeline import training
 
 pytestmark = pytest.mark.slow  # whole chip-eval runs, in minutes
 
@@ -48,8 +49,8 @@ def test_a_worker_that_cannot_start_fails_the_run_instead_of_hanging(small_loihi
 
     # Parameters that exist but cannot be loaded: every worker fails while starting.
     broken = tmp_path / "broken"
-    shutil.copy(f"{small_loihi.params}.npz", f"{broken}.npz")
-    with open(f"{broken}.npz", "r+b") as f:
+    shutil.copy(training.params_file(small_loihi.params), training.params_file(broken))
+    with open(training.params_file(broken), "r+b") as f:
         f.truncate(100)
     with pytest.raises(BrokenProcessPool):
         chip_eval.evaluate_chip(n_images=4, chunk=2, jobs=2, params=broken, progress=False)

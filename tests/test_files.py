@@ -75,7 +75,7 @@ def test_a_training_in_progress_elsewhere_is_waited_for_not_repeated(tmp_path, m
         with computed_once(base):
             holding.set()
             looked.wait()
-            np.savez(f"{base}.npz", w=np.zeros(1))
+            np.savez(training.params_file(base), w=np.zeros(1))
             training.metadata_path(base).write_text(json.dumps({"accuracy": 0.5, "n_train": 10, "seconds": 1.0}))
 
     def train(*args, **kwargs):

@@ -18,7 +18,7 @@ N = 200
 
 
 def test_training_is_saved_and_reused(small_relu, mnist):
-    assert small_relu.params.with_name(small_relu.params.name + ".npz").exists()
+    assert training.params_file(small_relu.params).exists()
     again = load_or_train(small_relu.config, mnist, progress=False)
     assert again.from_cache and again.params == small_relu.params
     assert again.accuracy == small_relu.accuracy
@@ -34,8 +34,8 @@ def test_the_parameter_key_follows_the_configuration():
 def test_training_is_reproducible(small_relu, mnist, tmp_path, monkeypatch):
     monkeypatch.setenv("K2L_CACHE", str(tmp_path))
     rerun = training.train(small_relu.config, mnist, progress=False)
-    first = np.load(small_relu.params.with_name(small_relu.params.name + ".npz"))
-    second = np.load(rerun.params.with_name(rerun.params.name + ".npz"))
+    first = np.load(training.params_file(small_relu.params))
+    second = np.load(training.params_file(rerun.params))
     assert first.files == second.files
     for name in first.files:
         assert np.array_equal(first[name], second[name]), name

@@ -249,8 +249,8 @@ def evaluate_chip(n_images=N_IMAGES, chunk=CHUNK, jobs=None, emulator="batched",
         params = training.load_or_train(
             training.TrainingConfig(neuron="loihi-relu", scale_firing_rates=100), mnist, progress=progress
         ).params
-    if not Path(f"{params}.npz").exists():
-        raise FileNotFoundError(f"no trained parameters at {params}.npz")
+    if not training.params_file(params).exists():
+        raise FileNotFoundError(f"no trained parameters at {training.params_file(params)}")
     directory = run_dir(params, n_images, chunk)
     # A second process asking for the same run (the book's prefill and a
     # chapter) waits for the first, then reads its chunks and summary.

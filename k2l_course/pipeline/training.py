@@ -119,6 +119,11 @@ def params_path(config):
     return cache_dir() / "params" / f"{kind}{config.neuron}-x{config.scale_firing_rates:g}-{config.key()}"
 
 
+def params_file(base):
+    """The file nengo-dl writes for the parameters ``base`` (``Simulator.save_params`` adds ``.npz``)."""
+    return Path(f"{base}.npz")
+
+
 def metadata_path(base):
     """The JSON file beside a parameter file: accuracy, training time, final losses."""
     return base.with_name(base.name + ".json")
@@ -127,7 +132,7 @@ def metadata_path(base):
 def is_trained(config):
     """Whether parameters for ``config`` are saved (so :func:`load_or_train` will not train)."""
     base = params_path(config)
-    return metadata_path(base).exists() and base.with_name(base.name + ".npz").exists()
+    return metadata_path(base).exists() and params_file(base).exists()
 
 
 def load_or_train(config=TrainingConfig(), mnist=None, progress=True):
@@ -206,7 +211,7 @@ def train(config=TrainingConfig(), mnist=None, progress=True):
         callbacks = [bar] if progress else []
         history = sim.fit({conv.input: x}, targets, epochs=config.epochs, verbose=0, callbacks=callbacks)
         base = params_path(config)
-        with atomic_path(base.with_name(base.name + ".npz")) as temporary:
+        with atomic_path(params_file(base)) as temporary:
             sim.save_params(str(temporary.with_suffix("")))  # nengo-dl adds the .npz
     seconds = time.perf_counter() - start
     acc_key = [k for k in history.history if k.endswith("sparse_categorical_accuracy")][0]
