@@ -25,8 +25,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from k2l_course import seed as seed_ref
-from k2l_course.chip import loihi as chip
-from k2l_course.chip.loihi import simulator_class
+from k2l_course.chip import loihi
 from k2l_course.pipeline import data, training
 from k2l_course.pipeline.conversion import layer_scales
 from k2l_course.pipeline.evaluation import evaluate
@@ -192,16 +191,16 @@ def run_all(n_test=N_TEST, n_chip=N_CHIP, simulator=None, progress=True, log=pri
     stage.diagnostics = diagnose(ev, relu_eval, scales)
     done(stage)
 
-    loihi = training.load_or_train(
+    trained = training.load_or_train(
         training.TrainingConfig(neuron="loihi-relu", scale_firing_rates=100), mnist, progress=progress
     )
-    stage, _ = evaluation_stage("loihi-trained-x100", loihi.params, neuron="loihi-relu", **spiking)
-    stage.settings.update(train_seconds=loihi.seconds, train_accuracy=loihi.accuracy)
+    stage, _ = evaluation_stage("loihi-trained-x100", trained.params, neuron="loihi-relu", **spiking)
+    stage.settings.update(train_seconds=trained.seconds, train_accuracy=trained.accuracy)
     done(stage)
 
     start = time.perf_counter()
-    deployment = chip.deploy(net, loihi.params, mnist.test_images[:n_chip])
-    result = chip.run(deployment, mnist.test_labels[:n_chip], simulator=simulator, progress=progress)
+    deployment = loihi.deploy(net, trained.params, mnist.test_images[:n_chip])
+    result = loihi.run(deployment, mnist.test_labels[:n_chip], simulator=simulator, progress=progress)
     first = Accuracy.from_predictions(result.predictions[:N_SEED], mnist.test_labels[: min(N_SEED, n_chip)])
     done(
         Stage(
@@ -211,9 +210,9 @@ def run_all(n_test=N_TEST, n_chip=N_CHIP, simulator=None, progress=True, log=pri
             None,
             time.perf_counter() - start,
             {
-                "scale_firing_rates": chip.CHIP_SCALE,
-                "synapse": chip.CHIP_SYNAPSE,
-                "block_shapes": chip.SEED_BLOCK_SHAPES,
+                "scale_firing_rates": loihi.CHIP_SCALE,
+                "synapse": loihi.CHIP_SYNAPSE,
+                "block_shapes": loihi.SEED_BLOCK_SHAPES,
                 "seconds_per_image": result.seconds / n_chip,
                 "emulator": getattr(simulator, "__module__", "nengo_loihi"),
             },
@@ -259,18 +258,18 @@ def seed_study(seeds=STUDY_SEEDS, n_test=N_SEED, progress=True, log=print):
     for seed in seeds:
         trained = training.load_or_train(training.TrainingConfig(neuron="relu", seed=seed), mnist, progress=progress)
         relu = evaluate(net, trained.params, images, labels, neuron="relu", n_steps=10, progress=progress)
-        loihi = evaluate(
+        loihi_x100 = evaluate(
             net, trained.params, images, labels, neuron="loihi-relu", scale_firing_rates=100, synapse=0.005,
             progress=progress,
         )
-        diag = diagnose(loihi, relu, 100)
+        diag = diagnose(loihi_x100, relu, 100)
         row = {
             "seed": seed,
             "to_spikes_kernel": [round(float(w), 3) for w in to_spikes_kernel(trained.params)],
             "relu": relu.accuracy.to_dict(),
             "relu_rates_hz": relu.rates,
-            "loihi_x100": loihi.accuracy.to_dict(),
-            "loihi_x100_rates_hz": loihi.rates,
+            "loihi_x100": loihi_x100.accuracy.to_dict(),
+            "loihi_x100_rates_hz": loihi_x100.rates,
             "to_spikes_over_cap": diag["to-spikes"]["over_cap"],
             "to_spikes_passed": diag["to-spikes"]["passed"],
             "dense0_spikes_per_neuron": diag["dense0"]["spikes_per_neuron"],
@@ -278,7 +277,7 @@ def seed_study(seeds=STUDY_SEEDS, n_test=N_SEED, progress=True, log=print):
         rows.append(row)
         log(
             f"  seed {seed}: to-spikes ReLU {relu.rates['to-spikes']:.1f} Hz, {100 * row['to_spikes_over_cap']:.0f}% over the cap "
-            f"at x100, passes {row['to_spikes_passed']:.2f}; Loihi x100 {loihi.accuracy}"
+            f"at x100, passes {row['to_spikes_passed']:.2f}; Loihi x100 {loihi_x100.accuracy}"
         )
     return rows
 
@@ -333,7 +332,7 @@ def run(args):
     start = time.perf_counter()
 
     stages = run_all(
-        n_test=args.n_test, n_chip=args.n_chip, simulator=simulator_class(args.emulator), progress=not args.no_progress
+        n_test=args.n_test, n_chip=args.n_chip, simulator=loihi.simulator_class(args.emulator), progress=not args.no_progress
     )
     table = format_table(stages)
     print()
