@@ -207,8 +207,11 @@ def test_killing_the_grader_loses_only_the_students_in_progress(tmp_path, how):
     submissions, out, info = tmp_path / "class", tmp_path / "out", tmp_path / "sandbox.json"
     slow_class(submissions, 12, fast=3)
     command = [sys.executable, str(CLASSES / "grade_standin.py"), str(submissions), str(out)]
+    # Ctrl-C as in a terminal: a runner started in the background (nohup, `cmd &` in a script)
+    # passes SIGINT down ignored, and a grader that ignores it never hears the interrupt.
     process = subprocess.Popen([*command, "--timeout", "900", "--info", str(info)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     deadline = time.monotonic() + 300  # (generous: only a broken grader gets there)
     while len(list(out.glob("students/*/record.json"))) < 3 and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)
@@ -219,7 +222,11 @@ def test_killing_the_grader_loses_only_the_students_in_progress(tmp_path, how):
         running = {pid for uid in ours["uids"] for pid in isolation.processes_of(uid)}
         time.sleep(0.05)
     process.send_signal(how)
-    _, stderr = process.communicate(timeout=120)
+    try:
+        _, stderr = process.communicate(timeout=120)
+    finally:  # a grader that did not stop is not left grading the slow students for an hour
+        if process.poll() is None:
+            process.kill()
     assert process.returncode == (-9 if how == signal.SIGKILL else 130), stderr
     if os.geteuid() == 0:  # the sandbox server noticed and killed every student process it had started
         assert running, "the fourth student should have been running"
