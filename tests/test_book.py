@@ -25,6 +25,7 @@ from jupyter_cache.cache.db import DB_NAME
 
 from k2l_course.exercises import checks
 from k2l_course.site import book
+from processes import alive
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = sorted((ROOT / "book").glob("*.md"))
@@ -277,19 +278,10 @@ def test_a_failed_build_stops_the_prefill_and_its_workers(monkeypatch, tmp_path,
     assert prefill.started[0].returncode == -signal.SIGTERM
     worker = int(pid_file.read_text())
     for _ in range(1200):  # a killed process is gone, or a zombie, within moments
-        if not running(worker):
+        if not alive(worker):
             break
         time.sleep(0.05)
-    assert not running(worker), "the prefill's worker survived the failed build"
-
-
-def running(pid):
-    """Whether a process exists and is not a zombie (Linux)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
+    assert not alive(worker), "the prefill's worker survived the failed build"
 
 
 def test_the_execution_cache_exists_before_sphinx_starts_chapters_in_parallel(monkeypatch, tmp_path):

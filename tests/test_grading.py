@@ -27,6 +27,7 @@ from k2l_course.grading.sandbox import isolation
 
 # the generated classes, from tests/classes (pytest's pythonpath)
 import standin
+from processes import alive
 import course
 
 CLASSES = Path(__file__).parent / "classes"
@@ -231,9 +232,9 @@ def test_killing_the_grader_loses_only_the_students_in_progress(tmp_path, how):
     if os.geteuid() == 0:  # the sandbox server noticed and killed every student process it had started
         assert running, "the fourth student should have been running"
         deadline = time.monotonic() + 60
-        while any(os.path.exists(f"/proc/{pid}") and _alive(pid) for pid in running) and time.monotonic() < deadline:
+        while any(alive(pid) for pid in running) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not [pid for pid in running if os.path.exists(f"/proc/{pid}") and _alive(pid)]
+        assert not [pid for pid in running if alive(pid)]
     assert len(list(out.glob("students/*/record.json"))) == 3
     for index in range(3, 12):  # the others finish at once now (their files changed: they are graded)
         (submissions / f"s{index:02d}.py").write_text(standin.CH1 + standin.CH2)
@@ -244,15 +245,6 @@ def test_killing_the_grader_loses_only_the_students_in_progress(tmp_path, how):
         rows = list(csv.DictReader(handle))
     assert [row["student"] for row in rows] == [f"s{index:02d}" for index in range(12)]
     assert {row["total"] for row in rows} == {"10"}
-
-
-def _alive(pid):
-    """A process that exists and is not a zombie."""
-    try:
-        with open(f"/proc/{pid}/status", "rb") as handle:
-            return b"State:\tZ" not in handle.read()
-    except OSError:
-        return False
 
 
 @pytest.mark.slow  # grades whole classes or runs the sandbox end to end (CI runs it)
