@@ -67,16 +67,19 @@ def test_a_training_in_progress_elsewhere_is_waited_for_not_repeated(tmp_path, m
     is_trained = training.is_trained
 
     def looking(config):
+        found = is_trained(config)
         looked.set()
-        return is_trained(config)
+        return found
 
     def elsewhere(holding):
-        # Another process's training: it holds the lock, and saves once this one has looked.
+        # Another process's training: it holds the lock, and saves (as training does:
+        # parameters, then metadata, each atomically) once this one has looked and found nothing.
         with computed_once(base):
             holding.set()
             looked.wait()
-            np.savez(training.params_file(base), w=np.zeros(1))
-            training.metadata_path(base).write_text(json.dumps({"accuracy": 0.5, "n_train": 10, "seconds": 1.0}))
+            with atomic_path(training.params_file(base)) as temporary:
+                np.savez(temporary, w=np.zeros(1))
+            write_atomic(training.metadata_path(base), json.dumps({"accuracy": 0.5, "n_train": 10, "seconds": 1.0}))
 
     def train(*args, **kwargs):
         raise AssertionError("trained again what another process was training")
