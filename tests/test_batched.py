@@ -95,3 +95,42 @@ def test_what_cannot_be_batched_bit_exactly_is_refused(deployment, mnist):
     with pytest.raises(ValueError, match="PresentInput"):
         node = next(n for n in deployment.net.all_nodes if n is not deployment.converted.input)
         batched.BatchedSimulator(deployment.net, {node: np.zeros((1, 1, 1))})
+
+
+STATE = ("current", "voltage", "spiked", "spike_count", "ref_count")
+
+
+def step_compartments(chip, state, q0, update):
+    """The chip's compartment ``state`` after one ``update`` (a method name) with synaptic input ``q0``."""
+    for name, value in zip(STATE, state):
+        getattr(chip, name)[...] = value
+    getattr(chip, update)(q0.copy())
+    return [getattr(chip, name).copy() for name in STATE]
+
+
+def test_the_compiled_compartment_step_equals_numpys_and_leaves_overflows_to_it(deployment, mnist):
+    with batched.BatchedSimulator(deployment.net, {deployment.converted.input: items(mnist.test_images[:3])[:, None, :]}) as sim:
+        chip = sim.chip
+        rng = np.random.default_rng(0)
+        shape = chip.current.shape
+        state = [
+            rng.integers(-(2**22), 2**22, shape, dtype=np.int32),  # current, in the 23-bit range
+            rng.integers(chip.c.vmin, chip.c.vmax + 1, shape, dtype=np.int32),  # voltage
+            np.zeros(shape, dtype=bool),
+            rng.integers(0, 100, shape, dtype=np.int32),  # spike counts
+            np.zeros(shape, dtype=np.int32),  # refractory counts: this network's periods leave them at 0
+        ]
+        q0 = rng.integers(-(2**18), 2**18, shape, dtype=np.int32)
+        compiled = step_compartments(chip, state, q0, "_update")
+        reference = step_compartments(chip, state, q0, "_update_wrapping")
+        for name, got, expected in zip(STATE, compiled, reference):
+            assert np.array_equal(got, expected), name
+        assert np.any(compiled[2]), "some compartments should spike"
+
+        q0[1, 5] = 2**21  # beyond the 21-bit synaptic input of lane 1: stock wraps it and warns
+        with pytest.warns(UserWarning, match="Overflow in q0"):
+            compiled = step_compartments(chip, state, q0, "_update")
+        with pytest.warns(UserWarning, match="Overflow in q0"):
+            reference = step_compartments(chip, state, q0, "_update_wrapping")
+        for name, got, expected in zip(STATE, compiled, reference):
+            assert np.array_equal(got, expected), name

@@ -14,9 +14,11 @@ a precomputable model (``precompute=True``, the course's deployments):
    off-chip to-spikes layer) for all steps, by :class:`BatchedHost`, a batched
    interpreter of nengo's reference operators;
 2. the chip for all steps, by :class:`BatchedChip`: the spikes of every lane
-   are delivered in one sparse product (lanes x sources times the routing
-   table of :mod:`k2l_course.chip.emulator`), then the compartments advance as in
-   ``FastCompartmentState.update``, elementwise over lanes x compartments;
+   are delivered through the routing table of :mod:`k2l_course.chip.emulator`,
+   then the compartments advance as in ``FastCompartmentState.update``,
+   elementwise over lanes x compartments. These two loops are compiled (numba):
+   they touch every synaptic event and every compartment of every lane, so in
+   NumPy their temporary arrays, not the arithmetic, set the pace;
 3. the chip's outputs go to the host part after the chip (``host``: the
    output layer and its probes), again batched.
 
@@ -27,10 +29,11 @@ Lane ``i`` gives, probe by probe and bit for bit, what
 network whose input presents lane ``i``'s images, with the same sequence of
 ``run_steps`` calls:
 
-* integer chips: the lanes' synaptic input is summed in ``int64`` and wrapped to
-  ``int32``, which is the stock ``int32`` arithmetic modulo 2**32; the
+* integer chips: each lane's synaptic input is summed in ``int32``, which wraps
+  modulo 2**32 as the stock sums do, whatever the order of the additions; the
   compartment update is elementwise, so a lane's values do not depend on the
-  others;
+  others, and a step in which a value overflows the chip's ranges runs in
+  NumPy with the stock wrapping and warning;
 * host operators: elementwise operators (copies, resets, elementwise products,
   neurons, one-state linear filters) run on lanes x values arrays, which gives
   each lane the same floating-point operations. Matrix products run lane by
@@ -49,8 +52,8 @@ from __future__ import annotations
 
 import inspect
 
+import numba
 import numpy as np
-import scipy.sparse
 
 from k2l_course import stack
 from k2l_course.chip import emulator
@@ -67,6 +70,68 @@ from nengo.synapses import LinearFilter  # noqa: E402
 from nengo_loihi.builder.discretize import Q_BITS, U_BITS  # noqa: E402
 from nengo_loihi.builder.inputs import HostReceiveProcess, HostSendProcess  # noqa: E402
 from nengo_loihi.probe import ProbeFilter  # noqa: E402
+
+
+@numba.njit(cache=True, nogil=True)
+def _deliver(sources, ptr, targets, weights, out):  # pragma: no cover - compiled
+    """Sum, lane by lane, the weights of the events of the sources that spiked.
+
+    ``out[lane, c]`` becomes the sum over spiking sources ``s`` of ``lane`` of
+    ``weights[k]`` for the events ``k`` in ``ptr[s]:ptr[s + 1]`` that target
+    ``c``, wrapped to ``int32``: the stock emulator's ``int32`` sums, which
+    wrap modulo 2**32 whatever the order of the additions.
+    """
+    out[...] = 0
+    n_lanes, n_sources = sources.shape
+    for lane in range(n_lanes):
+        row = out[lane]
+        for s in range(n_sources):
+            if sources[lane, s]:
+                for k in range(ptr[s], ptr[s + 1]):
+                    row[targets[k]] += weights[k]
+
+
+@numba.njit(cache=True, nogil=True)
+def _update_compartments(
+    q0, current, voltage, spiked, spike_count, ref_count, r_u, r_v, bias, vmin, vmax, vth, ref, q_limit, u_limit
+):  # pragma: no cover - compiled
+    """One step of the compartments of every lane, if nothing overflows.
+
+    The stock ``CompartmentState.update`` on integer chips, elementwise over
+    lanes x compartments (the state arrays) with per-compartment parameters.
+    Returns False, having changed nothing, when the synaptic input (``q0``),
+    the current or the current plus bias falls outside the chip's signed
+    ranges (``-limit <= x < limit``): the stock step then wraps and warns.
+    """
+    n_lanes, n = current.shape
+    for lane in range(n_lanes):  # first pass: read only
+        for i in range(n):
+            q = np.int64(q0[lane, i])
+            u = current[lane, i]
+            u = (abs(np.int64(u)) * r_u[i] >> 12) * np.sign(u) + q
+            u2 = u + bias[i]
+            if q < -q_limit or q >= q_limit or u < -u_limit or u >= u_limit or u2 < -u_limit or u2 >= u_limit:
+                return False
+    for lane in range(n_lanes):
+        for i in range(n):
+            u = current[lane, i]
+            u = (abs(np.int64(u)) * r_u[i] >> 12) * np.sign(u) + q0[lane, i]
+            current[lane, i] = u
+            v = voltage[lane, i]
+            v = (abs(np.int64(v)) * r_v[i] >> 12) * np.sign(v) + u + bias[i]
+            v = min(max(v, vmin[i]), vmax[i])
+            if ref_count[lane, i] > 0:
+                v = 0
+            spike = v > vth[i]
+            spiked[lane, i] = spike
+            count = ref_count[lane, i]
+            if spike:
+                v = 0
+                count = ref[i]
+                spike_count[lane, i] += 1
+            ref_count[lane, i] = max(count - 1, 0)
+            voltage[lane, i] = v
+    return True
 
 
 class BatchedHost:
@@ -381,11 +446,8 @@ class BatchedChip:
             spikes = input_spikes.get(key)
             sources[:, sl] = False if spikes is None else spikes
         q0 = self.input[0]
-        if sources.any():
-            total = (scipy.sparse.csr_matrix(sources, dtype=np.int64) @ self.routing.matrix).toarray()
-            q0[...] = total.astype(np.int32)  # modulo 2**32, as the stock int32 sums wrap
-        else:
-            q0[...] = 0
+        routing = self.routing
+        _deliver(sources, routing.ptr, routing.targets, routing.weights, q0)
         self._update(q0)
         for probe, blocks in self.probes:
             target = getattr(self, probe.key)
@@ -393,7 +455,22 @@ class BatchedChip:
                 self.outputs[probe][k].append(np.array(target[:, sl][:, probe.slice[k]]))
 
     def _update(self, q0):
-        """``FastCompartmentState.update`` on lanes x compartments."""
+        """``FastCompartmentState.update`` on lanes x compartments.
+
+        Compiled, in one pass, when no value overflows (the usual case);
+        otherwise :meth:`_update_wrapping`, which wraps and warns as stock.
+        """
+        c = self.c
+        r_u, r_v = c._decay_r
+        fits = _update_compartments(
+            q0, self.current, self.voltage, self.spiked, self.spike_count, self.ref_count,
+            r_u, r_v, c.bias, c.vmin, c.vmax, c.vth, c.ref, 1 << Q_BITS, 1 << U_BITS,
+        )  # fmt: skip
+        if not fits:
+            self._update_wrapping(q0)
+
+    def _update_wrapping(self, q0):
+        """``FastCompartmentState.update`` on lanes x compartments, in NumPy, with stock overflow wrapping."""
         c, wrap = self.c, emulator._wrap_if_overflowed
         wrap(q0, Q_BITS, self.error, "q0")
         r_u, r_v = c._decay_r
