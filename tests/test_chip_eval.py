@@ -72,3 +72,26 @@ def test_batched_and_per_image_emulators_predict_the_same_in_both_protocols(smal
         record = json.loads(json.dumps(batched.to_dict()))
         assert record["seconds_per_image"] > 0 and record["jobs"] == 2
         assert record["predictions"] == batched.predictions.tolist() and record["chip"]["n"] == 6
+
+
+def test_nengo_dls_reference_split_between_workers_equals_one_evaluation(small_loihi, mnist):
+    from pathlib import Path
+
+    from k2l_course.chip import loihi
+    from k2l_course.pipeline import evaluation
+    from k2l_course.pipeline.model import build_seed_model
+
+    def outputs(start, stop):
+        return evaluation.evaluate(
+            build_seed_model(), small_loihi.params, mnist.test_images[start:stop], mnist.test_labels[start:stop],
+            neuron="loihi-relu", scale_firing_rates=loihi.CHIP_SCALE, synapse=loihi.CHIP_SYNAPSE,
+            minibatch=chip_eval.NENGO_DL_MINIBATCH, layers=False, n_keep=stop - start,
+        ).output  # fmt: skip
+
+    parts = chip_eval._nengo_dl_parts(Path("reference.npz"), 401, jobs=2)
+    assert [(start, stop) for start, stop, _ in parts] == [(0, 400), (400, 401)]  # cut at whole batches of 200
+    assert len({path for _, _, path in parts}) == 2
+    halves = chip_eval._nengo_dl_parts(Path("reference.npz"), 400, jobs=2)
+    assert [(start, stop) for start, stop, _ in halves] == [(0, 200), (200, 400)]
+    # Each part starts from the seeded initial state, as every batch of one evaluation does.
+    assert np.array_equal(np.concatenate([outputs(start, stop) for start, stop, _ in halves]), outputs(0, 400))

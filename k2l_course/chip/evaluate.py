@@ -12,8 +12,9 @@ all 10,000 test images:
   per-image emulator runs each chunk on its own;
 * in **parallel**, one worker process per core, each deploying the network
   once and then running batch after batch; nengo-dl's evaluation of the same
-  images (for the comparison) runs as one more task in the same pool, beside
-  the chip's, and is cached next to the chunks;
+  images (for the comparison) runs in the same pool, split into one task per
+  worker (the split does not change its results), and is cached next to the
+  chunks;
 * **resumably**: every finished chunk is written to its own file, atomically,
   so an interrupted run picks up where it stopped and a finished one is
   reused;
@@ -48,6 +49,8 @@ N_IMAGES = 10_000
 CHUNK = 200
 #: The most chunks the batched emulator runs side by side in one task.
 MAX_LANES = 200
+#: Images nengo-dl simulates at once for the comparison (part of its cache key).
+NENGO_DL_MINIBATCH = 100
 EMULATORS = ("batched", "fast", "stock")
 
 
@@ -114,7 +117,7 @@ def run_dir(params, n_images, chunk):
 def nengo_dl_path(params, n_images):
     """Where nengo-dl's predictions on the chip's images are kept (shared by every chunk size)."""
 
-    settings = [str(params), n_images, loihi.CHIP_SCALE, loihi.CHIP_SYNAPSE, loihi.PRESENTATION_TIME, "minibatch 100"]
+    settings = [str(params), n_images, loihi.CHIP_SCALE, loihi.CHIP_SYNAPSE, loihi.PRESENTATION_TIME, f"minibatch {NENGO_DL_MINIBATCH}"]
     return cache_dir() / "chip-eval" / f"{Path(params).name}-nengo-dl-{_settings_key(settings)}.npz"
 
 
@@ -177,30 +180,36 @@ def _run_lanes(tasks):
 
 
 def _nengo_dl_task(task):
-    """nengo-dl with Loihi neurons on the chip's images and settings; predictions saved to ``out``."""
-    n_images, out = task
+    """nengo-dl with Loihi neurons on test images ``start:stop`` with the chip's settings; predictions saved to ``out``."""
+    start, stop, out = task
     with computed_once(out):  # the other chunk sizes' runs need the same reference
         if not Path(out).exists():
-            _save_nengo_dl_predictions(n_images, out)
+            mnist = _WORKER["mnist"]
+            ref = evaluation.evaluate(
+                build_seed_model(),
+                _WORKER["params"],
+                mnist.test_images[start:stop],
+                mnist.test_labels[start:stop],
+                neuron="loihi-relu",
+                scale_firing_rates=loihi.CHIP_SCALE,
+                synapse=loihi.CHIP_SYNAPSE,
+                n_steps=int(round(loihi.PRESENTATION_TIME / 0.001)),
+                minibatch=NENGO_DL_MINIBATCH,
+                layers=False,
+            )
+            with atomic_path(out) as temporary:
+                np.savez(temporary, predictions=ref.predictions)
     return 0
 
 
-def _save_nengo_dl_predictions(n_images, out):
-    mnist = _WORKER["mnist"]
-    ref = evaluation.evaluate(
-        build_seed_model(),
-        _WORKER["params"],
-        mnist.test_images[:n_images],
-        mnist.test_labels[:n_images],
-        neuron="loihi-relu",
-        scale_firing_rates=loihi.CHIP_SCALE,
-        synapse=loihi.CHIP_SYNAPSE,
-        n_steps=int(round(loihi.PRESENTATION_TIME / 0.001)),
-        minibatch=100,
-        layers=False,
-    )
-    with atomic_path(out) as temporary:
-        np.savez(temporary, predictions=ref.predictions)
+def _nengo_dl_parts(reference, n_images, jobs):
+    """nengo-dl's share of the work: one ``(start, stop, path)`` per worker, cut at whole evaluation batches."""
+    batch = evaluation.batch_size(NENGO_DL_MINIBATCH)
+    step = batch * -(-n_images // (batch * jobs))
+    return [
+        (start, min(start + step, n_images), str(reference.with_name(f"{reference.stem}-{start:05d}-{min(start + step, n_images):05d}.npz")))
+        for start in range(0, n_images, step)
+    ]
 
 
 def _lane_groups(todo, jobs, max_lanes=MAX_LANES):
@@ -274,10 +283,9 @@ def _evaluate_run(directory, params, mnist, n_images, chunk, jobs, emulator, pro
     jobs = jobs or os.cpu_count() or 1
     done = n_images - sum(stop - start for start, stop, _ in todo)
     with tqdm(total=n_images, initial=done, desc=f"chip ({emulator} emulator, {jobs} jobs)", unit="image", disable=not progress) as bar:
-        if todo or not reference.exists():
-            work = []
-            if not reference.exists():  # first: it is the longest task
-                work.append((_nengo_dl_task, (n_images, str(reference))))
+        parts = [] if reference.exists() else _nengo_dl_parts(reference, n_images, jobs)
+        if todo or parts:
+            work = [(_nengo_dl_task, part) for part in parts]  # first: the longest tasks
             if emulator == "batched":
                 work += [(_run_lanes, group) for group in _lane_groups(todo, jobs)]
             else:
@@ -293,6 +301,9 @@ def _evaluate_run(directory, params, mnist, n_images, chunk, jobs, emulator, pro
             ) as pool:
                 for future in as_completed([pool.submit(f, task) for f, task in work]):
                     bar.update(future.result())
+        if parts:
+            with atomic_path(reference) as temporary:
+                np.savez(temporary, predictions=np.concatenate([np.load(path)["predictions"] for _, _, path in parts]))
 
     chunks = [np.load(_chunk_path(directory, s)) for s in starts]
     predictions = np.concatenate([c["predictions"] for c in chunks])

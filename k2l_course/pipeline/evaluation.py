@@ -75,6 +75,16 @@ def last_step_predictions(output):
     return np.argmax(output[:, -1, :], axis=-1)
 
 
+def batch_size(minibatch):
+    """Images :func:`evaluate` gives nengo-dl per call: whole minibatches, about :data:`BATCH_IMAGES`.
+
+    Every minibatch starts from the simulator's seeded initial state, so
+    evaluating consecutive ranges of images that start at multiples of this
+    gives, image by image, what one evaluation of them all gives.
+    """
+    return minibatch * max(1, BATCH_IMAGES // minibatch)
+
+
 def evaluate(
     seed_net,
     params,
@@ -128,7 +138,7 @@ def evaluate(
     conv = convert(seed_net, neuron, scale_firing_rates, synapse, probes=layers)
     with conv.net:
         nengo_dl.configure_settings(stateful=False)
-    batch = minibatch * max(1, BATCH_IMAGES // minibatch)
+    batch = batch_size(minibatch)
     outputs, active, all_rates = [], {k: [] for k in conv.probes}, {k: [] for k in conv.probes}
     neuron_rates, activities = {k: [] for k in conv.probes}, {}
     with nengo_dl.Simulator(conv.net, minibatch_size=minibatch, progress_bar=False, seed=seed) as sim:
