@@ -91,6 +91,13 @@ def _deliver(sources, ptr, targets, weights, out):  # pragma: no cover - compile
                     row[targets[k]] += weights[k]
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _decay(x, r):  # pragma: no cover - compiled
+    """``emulator._decay`` of one value: ``sign(x) * (abs(x) * r >> 12)``."""
+    x = np.int64(x)
+    return (x * r) >> 12 if x >= 0 else -((-x * r) >> 12)
+
+
 @numba.njit(cache=True, nogil=True)
 def _update_compartments(
     q0, current, voltage, spiked, spike_count, ref_count, r_u, r_v, bias, vmin, vmax, vth, ref, q_limit, u_limit
@@ -102,35 +109,32 @@ def _update_compartments(
     Returns False, having changed nothing, when the synaptic input (``q0``),
     the current or the current plus bias falls outside the chip's signed
     ranges (``-limit <= x < limit``): the stock step then wraps and warns.
+    Each lane runs in short loops that the compiler vectorises.
     """
     n_lanes, n = current.shape
     for lane in range(n_lanes):  # first pass: read only
         for i in range(n):
             q = np.int64(q0[lane, i])
-            u = current[lane, i]
-            u = (abs(np.int64(u)) * r_u[i] >> 12) * np.sign(u) + q
+            u = _decay(current[lane, i], r_u[i]) + q
             u2 = u + bias[i]
             if q < -q_limit or q >= q_limit or u < -u_limit or u >= u_limit or u2 < -u_limit or u2 >= u_limit:
                 return False
     for lane in range(n_lanes):
+        u, v, q = current[lane], voltage[lane], q0[lane]
+        spikes, counts, refractory = spiked[lane], spike_count[lane], ref_count[lane]
         for i in range(n):
-            u = current[lane, i]
-            u = (abs(np.int64(u)) * r_u[i] >> 12) * np.sign(u) + q0[lane, i]
-            current[lane, i] = u
-            v = voltage[lane, i]
-            v = (abs(np.int64(v)) * r_v[i] >> 12) * np.sign(v) + u + bias[i]
-            v = min(max(v, vmin[i]), vmax[i])
-            if ref_count[lane, i] > 0:
-                v = 0
-            spike = v > vth[i]
-            spiked[lane, i] = spike
-            count = ref_count[lane, i]
-            if spike:
-                v = 0
-                count = ref[i]
-                spike_count[lane, i] += 1
-            ref_count[lane, i] = max(count - 1, 0)
-            voltage[lane, i] = v
+            u[i] = _decay(u[i], r_u[i]) + q[i]
+        for i in range(n):
+            v[i] = _decay(v[i], r_v[i]) + u[i] + bias[i]
+        np.clip(v, vmin, vmax, v)
+        for i in range(n):
+            waiting = refractory[i]
+            x = 0 if waiting > 0 else v[i]
+            spike = x > vth[i]
+            spikes[i] = spike
+            v[i] = 0 if spike else x
+            counts[i] += spike
+            refractory[i] = max((ref[i] if spike else waiting) - 1, 0)
     return True
 
 
