@@ -66,7 +66,7 @@ STUDENT_LOCK = ROOT / "requirements" / "student.txt"
 #: typing-extensions): ``pip check`` reporting these about k2l-course is expected.
 FULL_ONLY = (
     "tensorflow", "keras", "nengo-dl", "nengo-extras", "sphinx", "myst-nb", "sphinx-book-theme",
-    "sphinx-copybutton", "sphinx-design", "jupyter-cache", "playwright", "numpy", "ipython", "copydetect",
+    "sphinx-copybutton", "sphinx-design", "jupyter-cache", "playwright", "numpy", "ipython", "copydetect", "numba",
 )  # fmt: skip
 #: Modules imported to prove the student environment works (and never TensorFlow).
 STUDENT_IMPORTS = (

@@ -14,6 +14,7 @@ from __future__ import annotations
 import glob
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -100,6 +101,22 @@ def test_bootstrap_allows_the_student_job_on_every_claimed_python_and_the_rest_o
     monkeypatch.setattr(bootstrap.sys, "version_info", (3, 13, 0, "final", 0))
     with pytest.raises(SystemExit, match="locked for Python 3.11 and 3.12, but this is Python 3.13"):
         bootstrap.require_python("student")
+
+
+def test_every_requirement_the_student_lock_leaves_out_is_declared_full_course_only():
+    """A dependency added to pyproject.toml but not to student.in must be named in FULL_ONLY, or the student setup fails."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    def name(requirement):
+        return re.sub(r"[-_.]+", "-", Requirement(requirement).name).lower()
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    student_in = (ROOT / "requirements" / "student.in").read_text().splitlines()
+    student = {name(line) for line in student_in if line.strip() and not line.startswith("#")}
+    left_out = {name(r) for r in pyproject["project"]["dependencies"]} - student
+    assert left_out <= set(_bootstrap().FULL_ONLY), sorted(left_out - set(_bootstrap().FULL_ONLY))
 
 
 def test_pip_check_lines_about_the_full_course_only_are_expected():
