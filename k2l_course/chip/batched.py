@@ -461,7 +461,8 @@ class BatchedChip:
     def _update(self, q0):
         """``FastCompartmentState.update`` on lanes x compartments.
 
-        Compiled, in one pass, when no value overflows (the usual case);
+        Compiled (a read-only range check, then the step) when no value
+        overflows (the usual case);
         otherwise :meth:`_update_wrapping`, which wraps and warns as stock.
         """
         c = self.c
