@@ -206,10 +206,11 @@ def _nengo_dl_parts(reference, n_images, jobs):
     """nengo-dl's share of the work: one ``(start, stop, path)`` per worker, cut at whole evaluation batches."""
     batch = evaluation.batch_size(NENGO_DL_MINIBATCH)
     step = batch * -(-n_images // (batch * jobs))
-    return [
-        (start, min(start + step, n_images), str(reference.with_name(f"{reference.stem}-{start:05d}-{min(start + step, n_images):05d}.npz")))
-        for start in range(0, n_images, step)
-    ]
+    parts = []
+    for start in range(0, n_images, step):
+        stop = min(start + step, n_images)
+        parts.append((start, stop, str(reference.with_name(f"{reference.stem}-{start:05d}-{stop:05d}.npz"))))
+    return parts
 
 
 def _lane_groups(todo, jobs, max_lanes=MAX_LANES):
