@@ -134,3 +134,35 @@ def test_the_compiled_compartment_step_equals_numpys_and_leaves_overflows_to_it(
             reference = step_compartments(chip, state, q0, "_update_wrapping")
         for name, got, expected in zip(STATE, compiled, reference):
             assert np.array_equal(got, expected), name
+
+
+@pytest.mark.parametrize("padding", ["same", "valid"])
+@pytest.mark.parametrize("strides", [(1, 1), (2, 2), (2, 3)])
+def test_a_host_convolution_into_a_merged_signal_is_bit_identical_in_every_lane(padding, strides):
+    """A 1x1, one-channel convolution (the to-spikes layer's shape), in any stride and padding, on several lanes.
+
+    nengo's optimiser merges the node's input with the connection's weighted
+    output, so the convolution writes into a view of a larger signal: every
+    lane must see its own part of it.
+    """
+    shape, n_lanes, n_items = (5, 7, 1), 2, 3
+    rng = np.random.default_rng(0)
+    lanes = rng.uniform(-1, 1, (n_lanes, n_items, int(np.prod(shape))))
+    conv = nengo.Convolution(3, shape, kernel_size=(1, 1), strides=strides, padding=padding, init=nengo.dists.Uniform(-1, 1))
+    stock = {}
+    for lane, images in enumerate(lanes):
+        with nengo.Network(seed=1) as net:
+            source = nengo.Node(nengo.processes.PresentInput(images, presentation_time=0.001))
+            out = nengo.Node(size_in=conv.size_out)
+            nengo.Connection(source, out, transform=conv, synapse=None)
+            probe = nengo.Probe(out)
+        with nengo.Simulator(net, progress_bar=False) as sim:
+            sim.run_steps(n_items)
+            stock[lane] = sim.data[probe]
+    with nengo.Simulator(net, progress_bar=False) as sim:  # the last lane's network, run by the batched host
+        host = batched.BatchedHost(sim, n_lanes, {source.output: lanes})
+        for _ in range(n_items):
+            host.step()
+    got = np.stack(host.data[probe], axis=1)
+    for lane in range(n_lanes):
+        assert np.array_equal(got[lane], stock[lane]), f"lane {lane}"

@@ -81,10 +81,10 @@ def _deliver(sources, ptr, targets, weights, out):  # pragma: no cover - compile
     ``c``, wrapped to ``int32``: the stock emulator's ``int32`` sums, which
     wrap modulo 2**32 whatever the order of the additions.
     """
-    out[...] = 0
     n_lanes, n_sources = sources.shape
     for lane in range(n_lanes):
         row = out[lane]
+        row[:] = 0
         for s in range(n_sources):
             if sources[lane, s]:
                 for k in range(ptr[s], ptr[s + 1]):
@@ -102,25 +102,33 @@ def _decay(x, r):  # pragma: no cover - compiled
 def _update_compartments(
     q0, current, voltage, spiked, spike_count, ref_count, r_u, r_v, bias, vmin, vmax, vth, ref, q_limit, u_limit
 ):  # pragma: no cover - compiled
-    """One step of the compartments of every lane, if nothing overflows.
+    """One step of the compartments of each lane, in order, up to the first lane that overflows.
 
     The stock ``CompartmentState.update`` on integer chips, elementwise over
     lanes x compartments (the state arrays) with per-compartment parameters.
-    Returns False, having changed nothing, when the synaptic input (``q0``),
-    the current or the current plus bias falls outside the chip's signed
-    ranges (``-limit <= x < limit``): the stock step then wraps and warns.
-    Each lane runs in short loops that the compiler vectorises.
+    Each lane is first checked (read only): the synaptic input (``q0``), the
+    current and the current plus bias must be inside the chip's signed ranges
+    (``-limit <= x < limit``). A lane that passes is stepped, in short loops
+    that the compiler vectorises, while its arrays are still in cache. The
+    first lane that does not pass is left as it was, and so are the lanes
+    after it: the stock step wraps and warns there.
+
+    Returns
+    -------
+    int
+        The number of lanes stepped (all of them, unless one overflows).
     """
     n_lanes, n = current.shape
-    for lane in range(n_lanes):  # first pass: read only
-        for i in range(n):
-            q = np.int64(q0[lane, i])
-            u = _decay(current[lane, i], r_u[i]) + q
-            u2 = u + bias[i]
-            if q < -q_limit or q >= q_limit or u < -u_limit or u >= u_limit or u2 < -u_limit or u2 >= u_limit:
-                return False
     for lane in range(n_lanes):
         u, v, q = current[lane], voltage[lane], q0[lane]
+        fits = True
+        for i in range(n):  # read only, without an early exit: vectorised
+            qi = np.int64(q[i])
+            ui = _decay(u[i], r_u[i]) + qi
+            u2 = ui + bias[i]
+            fits &= (-q_limit <= qi) & (qi < q_limit) & (-u_limit <= ui) & (ui < u_limit) & (-u_limit <= u2) & (u2 < u_limit)
+        if not fits:
+            return lane
         spikes, counts, refractory = spiked[lane], spike_count[lane], ref_count[lane]
         for i in range(n):
             u[i] = _decay(u[i], r_u[i]) + q[i]
@@ -135,7 +143,7 @@ def _update_compartments(
             v[i] = 0 if spike else x
             counts[i] += spike
             refractory[i] = max((ref[i] if spike else waiting) - 1, 0)
-    return True
+    return n_lanes
 
 
 class BatchedHost:
@@ -180,7 +188,9 @@ class BatchedHost:
         base = sig.base
         if base not in self._bases:
             start = np.asarray(self.sim.signals[base])
-            self._bases[base] = np.array(np.broadcast_to(start, (self.n_lanes,) + start.shape))
+            # C order, one lane after another: the views below index it so. (NumPy's
+            # default copy of a broadcast array would put the lane axis innermost.)
+            self._bases[base] = np.array(np.broadcast_to(start, (self.n_lanes,) + start.shape), order="C")
         array = self._bases[base]
         if not sig.is_view:
             return array
@@ -299,10 +309,12 @@ class BatchedHost:
         X = self.view(op.X).reshape((self.n_lanes,) + conv.input_shape.shape)
         Y = self.view(op.Y).reshape((self.n_lanes,) + conv.output_shape.shape)
         pad, stride = conv.padding.upper(), conv.strides
-        if np.prod(W.shape[:3]) == 1:  # 1x1 kernel on one channel: single products
+        if np.prod(W.shape[:3]) == 1:  # 1x1 kernel on one channel: conv2d's single products, without its windows
+            rows, columns = stride
+            kernel = W.reshape(-1)
 
             def step():
-                Y[...] += conv2d.conv2d(X, W, pad=pad, stride=stride)
+                Y[...] += X[:, ::rows, ::columns] * kernel
 
         else:
             lanes = range(self.n_lanes)
@@ -461,41 +473,44 @@ class BatchedChip:
     def _update(self, q0):
         """``FastCompartmentState.update`` on lanes x compartments.
 
-        Compiled (a read-only range check, then the step) when no value
-        overflows (the usual case);
-        otherwise :meth:`_update_wrapping`, which wraps and warns as stock.
+        Compiled, lane by lane, while no value overflows (the usual case);
+        from the first lane that overflows on, :meth:`_update_wrapping`,
+        which wraps and warns as stock.
         """
         c = self.c
         r_u, r_v = c._decay_r
-        fits = _update_compartments(
+        stepped = _update_compartments(
             q0, self.current, self.voltage, self.spiked, self.spike_count, self.ref_count,
             r_u, r_v, c.bias, c.vmin, c.vmax, c.vth, c.ref, 1 << Q_BITS, 1 << U_BITS,
         )  # fmt: skip
-        if not fits:
-            self._update_wrapping(q0)
+        if stepped < self.n_lanes:
+            self._update_wrapping(q0, first=stepped)
 
-    def _update_wrapping(self, q0):
-        """``FastCompartmentState.update`` on lanes x compartments, in NumPy, with stock overflow wrapping."""
+    def _update_wrapping(self, q0, first=0):
+        """``FastCompartmentState.update`` on lanes ``first:`` x compartments, in NumPy, with stock overflow wrapping."""
         c, wrap = self.c, emulator._wrap_if_overflowed
+        lanes = slice(first, None)
+        q0, current, voltage = q0[lanes], self.current[lanes], self.voltage[lanes]
+        spiked, spike_count, ref_count = self.spiked[lanes], self.spike_count[lanes], self.ref_count[lanes]
         wrap(q0, Q_BITS, self.error, "q0")
         r_u, r_v = c._decay_r
-        self.current[...] = emulator._decay(self.current, r_u) + q0
-        wrap(self.current, U_BITS, self.error, "current")
-        u2 = self.current + c.bias
+        current[...] = emulator._decay(current, r_u) + q0
+        wrap(current, U_BITS, self.error, "current")
+        u2 = current + c.bias
         wrap(u2, U_BITS, self.error, "u2")
         if self._voltage_decays:
-            self.voltage[...] = emulator._decay(self.voltage, r_v) + u2
+            voltage[...] = emulator._decay(voltage, r_v) + u2
         else:
-            self.voltage += u2
-        np.clip(self.voltage, c.vmin, c.vmax, out=self.voltage)
+            voltage += u2
+        np.clip(voltage, c.vmin, c.vmax, out=voltage)
         if self._refractory:
-            self.voltage[self.ref_count > 0] = 0
-        spiked = np.greater(self.voltage, c.vth, out=self.spiked)
-        self.voltage[spiked] = 0
+            voltage[ref_count > 0] = 0
+        np.greater(voltage, c.vth, out=spiked)
+        voltage[spiked] = 0
         if self._refractory:
-            self.ref_count[...] = np.where(spiked, c.ref, self.ref_count)
-            np.clip(self.ref_count - 1, 0, None, out=self.ref_count)
-        self.spike_count += spiked
+            ref_count[...] = np.where(spiked, c.ref, ref_count)
+            np.clip(ref_count - 1, 0, None, out=ref_count)
+        spike_count += spiked
 
     def take_outputs(self, probe):
         """The probe's per-block outputs since the last call, as lists of (steps, n_lanes, n) arrays."""

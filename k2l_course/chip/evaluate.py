@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from k2l_course.chip import loihi
-from k2l_course.files import atomic_path, cache_dir, computed_once
+from k2l_course.files import atomic_path, cache_dir, computed_once, write_atomic
 from k2l_course.pipeline import data, evaluation, training
 from k2l_course.pipeline.model import build_seed_model
 from k2l_course.quiet import silence
@@ -323,9 +323,7 @@ def _evaluate_run(directory, params, mnist, n_images, chunk, jobs, emulator, pro
         emulator=emulator,
         jobs=jobs,
     )
-    tmp = summary_path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(result.to_dict()))
-    os.replace(tmp, summary_path)
+    write_atomic(summary_path, json.dumps(result.to_dict()))
     return result
 
 
