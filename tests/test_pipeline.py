@@ -41,6 +41,12 @@ def test_training_is_reproducible(small_relu, mnist, tmp_path, monkeypatch):
         assert np.array_equal(first[name], second[name]), name
 
 
+def test_a_quiet_training_draws_no_progress_bar(mnist, tmp_path, monkeypatch, capfd):
+    monkeypatch.setenv("K2L_CACHE", str(tmp_path))
+    training.train(TrainingConfig(neuron="relu", n_train=600, epochs=1), mnist, progress=False)
+    assert "training (" not in capfd.readouterr().err
+
+
 def test_relu_network_classifies(small_relu, seed_net, mnist):
     ev = evaluation.evaluate(seed_net, small_relu.params, mnist.test_images[:N], mnist.test_labels[:N], n_steps=10)
     assert ev.accuracy.n == N

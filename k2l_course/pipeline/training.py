@@ -206,9 +206,10 @@ def train(config=TrainingConfig(), mnist=None, progress=True):
             loss_weights=weights,
             metrics={conv.output: tf.metrics.sparse_categorical_accuracy},
         )
-        bar = TqdmCallback(epochs=config.epochs, data_size=n, batch_size=config.minibatch, desc=f"training ({label})",
-                           leave=False)  # fmt: skip
-        callbacks = [bar] if progress else []
+        callbacks = []
+        if progress:  # tqdm draws its bars as soon as the callback exists
+            callbacks.append(TqdmCallback(epochs=config.epochs, data_size=n, batch_size=config.minibatch,
+                                          desc=f"training ({label})", leave=False))  # fmt: skip
         history = sim.fit({conv.input: x}, targets, epochs=config.epochs, verbose=0, callbacks=callbacks)
         base = params_path(config)
         with atomic_path(params_file(base)) as temporary:
