@@ -136,6 +136,25 @@ def test_the_compiled_compartment_step_equals_numpys_and_leaves_overflows_to_it(
             assert np.array_equal(got, expected), name
 
 
+@pytest.mark.parametrize("weight_range", [2**14, 2**30])  # narrowed to int16; kept in int32, where sums wrap
+def test_delivery_sums_each_lanes_events_in_int32_whatever_the_tables_types(weight_range):
+    rng = np.random.default_rng(1)
+    n_lanes, n_sources, n_compartments = 3, 50, 300
+    fan_out = rng.integers(0, 40, n_sources)
+    ptr = np.concatenate([[0], np.cumsum(fan_out)]).astype(np.int64)
+    targets = rng.integers(0, n_compartments, ptr[-1]).astype(np.intp)  # repeats included
+    weights = rng.integers(-weight_range, weight_range, ptr[-1]).astype(np.int32)
+    sources = rng.random((n_lanes, n_sources)) < 0.5
+
+    out = np.full((n_lanes, n_compartments), 7, dtype=np.int32)  # overwritten, not added to
+    batched._deliver(sources, ptr, batched._narrowest(targets), batched._narrowest(weights), out)
+
+    for lane in range(n_lanes):
+        events = np.concatenate([np.arange(ptr[s], ptr[s + 1]) for s in np.flatnonzero(sources[lane])])
+        expected = np.bincount(targets[events], weights[events].astype(np.int64), n_compartments)
+        assert np.array_equal(out[lane], expected.astype(np.int64).astype(np.int32)), lane
+
+
 @pytest.mark.parametrize("padding", ["same", "valid"])
 @pytest.mark.parametrize("strides", [(1, 1), (2, 2), (2, 3)])
 def test_a_host_convolution_into_a_merged_signal_is_bit_identical_in_every_lane(padding, strides):
