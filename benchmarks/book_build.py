@@ -22,6 +22,9 @@ while CPU seconds are not (much): report both.
 ``--repo`` builds another checkout of the course (e.g. a ``git worktree`` of
 an older commit, to compare before and after in one session) with its own
 interpreter (``<repo>/.venv/bin/python`` unless ``--python`` says otherwise).
+The build and the chapters' kernels import that checkout's ``k2l_course``
+(``PYTHONPATH``), even when the interpreter has another checkout installed in
+editable mode; the script checks this before it builds.
 
 Every build writes into a temporary directory (output, doctrees and execution
 cache: see ``K2L_JUPYTER_CACHE`` in :mod:`k2l_course.site.book`), so the
@@ -80,7 +83,16 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="k2l-book-bench-") as tmp:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ, K2L_JUPYTER_CACHE=str(work / "jupyter_cache"))
+        # The chapters' kernels import the checkout's package too, not the one
+        # an editable install of the interpreter points to (another checkout's).
+        path = os.pathsep.join(filter(None, [str(repo), os.environ.get("PYTHONPATH")]))
+        env = dict(os.environ, K2L_JUPYTER_CACHE=str(work / "jupyter_cache"), PYTHONPATH=path)
+        imported = subprocess.run(
+            [str(python), "-c", "import k2l_course; print(k2l_course.__file__)"],
+            cwd=work, env=env, capture_output=True, text=True, check=True,
+        ).stdout.strip()
+        if not Path(imported).resolve().is_relative_to(repo):
+            raise SystemExit(f"{python} imports k2l_course from {imported}, not from {repo}")
         if args.fresh_params:
             env["K2L_CACHE"] = str(work / "k2l-cache")
         else:
