@@ -47,6 +47,20 @@ def test_a_quiet_training_draws_no_progress_bar(mnist, tmp_path, monkeypatch, ca
     assert "training (" not in capfd.readouterr().err
 
 
+def test_an_evaluation_does_not_depend_on_what_ran_before_it(small_relu, seed_net, mnist):
+    """Spiking neurons start from the same seeded voltages, whatever drew from NumPy's global generator before."""
+
+    def run():
+        return evaluation.evaluate(seed_net, small_relu.params, mnist.test_images[:N], mnist.test_labels[:N],
+                                   neuron="spiking-relu", synapse=0.005, n_steps=30)  # fmt: skip
+
+    first = run()
+    np.random.random(1000)  # anything else in the process that draws from it
+    second = run()
+    assert np.array_equal(first.output, second.output)
+    assert first.rates == second.rates
+
+
 def test_relu_network_classifies(small_relu, seed_net, mnist):
     ev = evaluation.evaluate(seed_net, small_relu.params, mnist.test_images[:N], mnist.test_labels[:N], n_steps=10)
     assert ev.accuracy.n == N

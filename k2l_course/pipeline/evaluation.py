@@ -126,8 +126,9 @@ def evaluate(
     progress : bool
         Show a progress bar over minibatches.
     seed : int
-        Seeds the nengo-dl simulator (initial neuron states), so a rerun gives
-        the same numbers.
+        Seeds the converted network (its objects' seeds, so the spiking
+        neurons' initial voltages) and the nengo-dl simulator, so that the
+        same call gives the same numbers wherever and after whatever it runs.
 
     Returns
     -------
@@ -136,6 +137,10 @@ def evaluate(
     nengo_dl = stack.nengo_dl
     n = len(images)
     conv = convert(seed_net, neuron, scale_firing_rates, synapse, probes=layers)
+    # nengo draws the seeds of an unseeded network's objects, and so the
+    # spiking neurons' initial voltages, from NumPy's global generator: the
+    # result would depend on whatever ran before in the process.
+    conv.net.seed = seed
     with conv.net:
         nengo_dl.configure_settings(stateful=False)
     batch = batch_size(minibatch)
