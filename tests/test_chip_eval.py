@@ -95,3 +95,16 @@ def test_nengo_dls_reference_split_between_workers_equals_one_evaluation(small_l
     assert [(start, stop) for start, stop, _ in halves] == [(0, 200), (200, 400)]
     # Each part starts from the seeded initial state, as every batch of one evaluation does.
     assert np.array_equal(np.concatenate([outputs(start, stop) for start, stop, _ in halves]), outputs(0, 400))
+
+
+def test_nengo_dls_cached_predictions_are_keyed_by_the_code_that_computes_them(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from k2l_course.pipeline import evaluation
+
+    params = tmp_path / "params"
+    before = chip_eval.nengo_dl_path(params, 100)
+    changed = tmp_path / "evaluation.py"
+    changed.write_bytes(Path(evaluation.__file__).read_bytes() + b"\n# changed\n")
+    monkeypatch.setattr(evaluation, "__file__", str(changed))
+    assert chip_eval.nengo_dl_path(params, 100) != before
