@@ -12,7 +12,10 @@ Stages, in the seed's order:
 7. the emulated chip (nengo-loihi) at scale 400 with the seed's block shapes.
 
 Every accuracy carries its n and 95% Wilson interval; each stage reports its
-per-layer mean rates of active neurons and its wall time.
+per-layer mean rates of active neurons and its wall time. Trainings and
+nengo-dl evaluations come from the library's cache when they were computed
+before (by the book's chapters, say); their wall time is then that of the run
+that computed them.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from k2l_course import seed as seed_ref
 from k2l_course.chip import loihi
 from k2l_course.pipeline import data, training
 from k2l_course.pipeline.conversion import layer_scales
-from k2l_course.pipeline.evaluation import evaluate
+from k2l_course.pipeline.evaluation import load_or_evaluate
 from k2l_course.pipeline.model import NEURON_LAYERS, build_seed_model
 from k2l_course.pipeline.rates import (
     TARGET_RATE,
@@ -59,7 +62,9 @@ class Stage:
         On the first ``N_SEED`` images, the seed's own sample.
     rates : dict of str -> float or None
     seconds : float
+        Wall time of the run that computed the stage (cached or not).
     settings : dict
+        ``from_cache`` says whether a training or evaluation was loaded.
     diagnostics : dict of str -> dict, optional
         Per layer, for spiking stages: ``passed`` (share of the ideal
         scale x ReLU output delivered), ``spikes_per_neuron`` (per image, all
@@ -97,11 +102,9 @@ class Stage:
 
 
 def _evaluation_stage(key, seed_net, params, mnist, n_test, progress=True, **kwargs):
-    start = time.perf_counter()
-    ev = evaluate(seed_net, params, mnist.test_images[:n_test], mnist.test_labels[:n_test], progress=progress, **kwargs)
-    seconds = time.perf_counter() - start
+    ev = load_or_evaluate(seed_net, params, mnist.test_images[:n_test], mnist.test_labels[:n_test], progress=progress, **kwargs)
     first = Accuracy.from_predictions(ev.predictions[:N_SEED], ev.labels[:N_SEED])
-    return Stage(key, ev.accuracy, first, ev.rates, seconds, ev.settings), ev
+    return Stage(key, ev.accuracy, first, ev.rates, ev.seconds, {**ev.settings, "from_cache": ev.from_cache}), ev
 
 
 def diagnose(spiking, relu, scale):
@@ -257,8 +260,8 @@ def seed_study(seeds=STUDY_SEEDS, n_test=N_SEED, progress=True, log=print):
     rows = []
     for seed in seeds:
         trained = training.load_or_train(training.TrainingConfig(neuron="relu", seed=seed), mnist, progress=progress)
-        relu = evaluate(net, trained.params, images, labels, neuron="relu", n_steps=10, progress=progress)
-        loihi_x100 = evaluate(
+        relu = load_or_evaluate(net, trained.params, images, labels, neuron="relu", n_steps=10, progress=progress)
+        loihi_x100 = load_or_evaluate(
             net, trained.params, images, labels, neuron="loihi-relu", scale_firing_rates=100, synapse=0.005,
             progress=progress,
         )

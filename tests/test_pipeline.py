@@ -5,6 +5,8 @@ full size but far above chance (10%): each assertion uses the lower bound of
 the 95% interval.
 """
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -59,6 +61,32 @@ def test_an_evaluation_does_not_depend_on_what_ran_before_it(small_relu, seed_ne
     second = run()
     assert np.array_equal(first.output, second.output)
     assert first.rates == second.rates
+
+
+def test_a_cached_evaluation_is_the_evaluation_it_saved(small_relu, seed_net, mnist, tmp_path, monkeypatch):
+    """load_or_evaluate runs nengo-dl once; the next call loads every field as computed."""
+    monkeypatch.setenv("K2L_CACHE", str(tmp_path))
+    images, labels = mnist.test_images[:N], mnist.test_labels[:N]
+    scales = {"to-spikes": 50.0, "conv0": 100.0, "conv1": 100.0, "dense0": 150.0}
+    kwargs = dict(neuron="loihi-relu", scale_firing_rates=scales, synapse=0.005, n_keep=3)
+    computed = evaluation.load_or_evaluate(seed_net, small_relu.params, images, labels, **kwargs)
+
+    monkeypatch.setattr(evaluation, "convert", lambda *args, **kw: pytest.fail("evaluated again"))
+    loaded = evaluation.load_or_evaluate(seed_net, small_relu.params, images, labels, progress=True, **kwargs)
+
+    assert (computed.from_cache, loaded.from_cache) == (False, True)
+    assert computed.seconds > 0
+    for field in dataclasses.fields(evaluation.Evaluation):
+        if field.name == "from_cache":
+            continue
+        a, b = getattr(computed, field.name), getattr(loaded, field.name)
+        if isinstance(a, dict) and any(isinstance(v, np.ndarray) for v in a.values()):
+            assert a.keys() == b.keys(), field.name
+            assert all(np.array_equal(a[k], b[k]) and a[k].dtype == b[k].dtype for k in a), field.name
+        elif isinstance(a, np.ndarray):
+            assert np.array_equal(a, b) and a.dtype == b.dtype, field.name
+        else:
+            assert a == b, field.name
 
 
 def test_relu_network_classifies(small_relu, seed_net, mnist):

@@ -4,17 +4,28 @@ Each test image is shown for ``n_steps`` time steps (1 ms each). A spiking
 network needs a while to respond, so the prediction is read from the output at
 the **last** step. The accuracy comes with its n and 95% interval, and each
 layer's firing rate is the mean rate of its active neurons.
+
+:func:`load_or_evaluate` keeps each evaluation in the library's cache, keyed by
+everything that decides its result, so that chapters (and the book's
+processes) that evaluate the same stage share one run of it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import inspect
+import json
+import time
+from pathlib import Path
 
 import numpy as np
 from tqdm.auto import trange
 
 from k2l_course import stack
+from k2l_course.files import atomic_path, cache_dir, computed_once
 from k2l_course.pipeline import data as data_module
+from k2l_course.pipeline import training
 from k2l_course.pipeline.conversion import convert
 from k2l_course.pipeline.rates import active_rates
 from k2l_course.stats import Accuracy
@@ -45,6 +56,10 @@ class Evaluation:
         Mean rate (Hz) over all neurons (silent ones included) and examples.
     neuron_rates : dict of str -> ndarray, shape (n_rates, n_neurons)
         Time-averaged rate (Hz) of every neuron, for the first examples.
+    seconds : float
+        Wall time of the evaluation (when loaded from the cache: of the run
+        that computed it).
+    from_cache : bool
     """
 
     accuracy: Accuracy
@@ -56,6 +71,8 @@ class Evaluation:
     settings: dict
     all_rates: dict
     neuron_rates: dict
+    seconds: float = 0.0
+    from_cache: bool = False
 
 
 def last_step_predictions(output):
@@ -135,6 +152,7 @@ def evaluate(
     Evaluation
     """
     nengo_dl = stack.nengo_dl
+    begin = time.perf_counter()
     n = len(images)
     conv = convert(seed_net, neuron, scale_firing_rates, synapse, probes=layers)
     # nengo draws the seeds of an unseeded network's objects, and so the
@@ -187,6 +205,110 @@ def evaluate(
         settings=settings,
         all_rates={k: float(np.concatenate(v).mean()) for k, v in all_rates.items()},
         neuron_rates={k: np.concatenate(v) for k, v in neuron_rates.items()},
+        seconds=time.perf_counter() - begin,
+    )
+
+
+#: The modules whose code decides what an evaluation gives (part of its cache key).
+CODE = ("evaluation.py", "conversion.py", "model.py", "rates.py", "data.py")
+
+
+def evaluation_path(seed_net, params, images, labels, **kwargs):
+    """Where :func:`load_or_evaluate` keeps the evaluation that these arguments give.
+
+    The key is a hash of everything that decides the result: the network's
+    architecture, the parameter file's contents, the images and labels, every
+    setting of :func:`evaluate` (defaults included, so that spelling one out
+    changes nothing), the code of :data:`CODE` and the versions of the
+    simulator stack. Only ``progress`` is left out.
+
+    Parameters
+    ----------
+    seed_net, params, images, labels, **kwargs
+        As for :func:`evaluate`; ``neuron`` must be a name (a neuron object
+        has no reliable key).
+
+    Returns
+    -------
+    pathlib.Path
+        An ``.npz`` file under ``<cache>/evaluations``.
+    """
+    arguments = inspect.signature(evaluate).bind(seed_net, params, images, labels, **kwargs)
+    arguments.apply_defaults()
+    settings = dict(arguments.arguments)
+    for name in ("seed_net", "params", "images", "labels", "progress"):
+        del settings[name]
+    if not isinstance(settings["neuron"], str):
+        raise TypeError(f"load_or_evaluate needs a neuron name, not {settings['neuron']!r}: use evaluate")
+    h = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    h.update(seed_net.model.to_json().encode())
+    h.update(training.params_file(params).read_bytes())
+    for array in (images, labels):
+        array = np.ascontiguousarray(array)
+        h.update(f"{array.dtype.str} {array.shape}".encode())
+        h.update(array.tobytes())
+    here = Path(__file__).parent
+    for module in CODE:
+        h.update((here / module).read_bytes())
+    h.update(" ".join(m.__version__ for m in (np, stack.tf, stack.nengo, stack.nengo_dl)).encode())
+    return cache_dir() / "evaluations" / f"{settings['neuron']}-{h.hexdigest()[:16]}.npz"
+
+
+def load_or_evaluate(seed_net, params, images, labels, progress=False, **kwargs):
+    """:func:`evaluate`, computed once: the result is cached under its :func:`evaluation_path`.
+
+    When another process is computing the same evaluation, this waits for it
+    and loads what it saved. A loaded evaluation equals the computed one
+    field by field (``from_cache`` aside), its ``seconds`` included.
+
+    Parameters
+    ----------
+    seed_net, params, images, labels, progress, **kwargs
+        As for :func:`evaluate`.
+
+    Returns
+    -------
+    Evaluation
+    """
+    path = evaluation_path(seed_net, params, images, labels, **kwargs)
+    if not path.exists():
+        with computed_once(path):
+            if not path.exists():
+                result = evaluate(seed_net, params, images, labels, progress=progress, **kwargs)
+                _save(path, result)
+                return result
+    return _load(path)
+
+
+def _save(path, result):
+    """Write an evaluation as one ``.npz``: its arrays, and its other fields as JSON."""
+    arrays = {"predictions": result.predictions, "labels": result.labels, "output": result.output}
+    for field in ("activities", "neuron_rates"):
+        arrays.update({f"{field}/{name}": value for name, value in getattr(result, field).items()})
+    fields = {"rates": result.rates, "all_rates": result.all_rates, "settings": result.settings, "seconds": result.seconds}
+    with atomic_path(path) as temporary:
+        with open(temporary, "wb") as out:
+            np.savez(out, fields=np.array(json.dumps(fields, default=float)), **arrays)
+
+
+def _load(path):
+    with np.load(path, allow_pickle=False) as f:
+        fields = json.loads(str(f["fields"]))
+        nested = {"activities": {}, "neuron_rates": {}}
+        for key in f.files:
+            field, _, name = key.partition("/")
+            if name:
+                nested[field][name] = f[key]
+        predictions, labels = f["predictions"], f["labels"]
+        output = f["output"]
+    return Evaluation(
+        accuracy=Accuracy.from_predictions(predictions, labels),
+        predictions=predictions,
+        labels=labels,
+        output=output,
+        from_cache=True,
+        **nested,
+        **fields,
     )
 
 
