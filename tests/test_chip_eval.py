@@ -97,14 +97,18 @@ def test_nengo_dls_reference_split_between_workers_equals_one_evaluation(small_l
     assert np.array_equal(np.concatenate([outputs(start, stop) for start, stop, _ in halves]), outputs(0, 400))
 
 
-def test_nengo_dls_cached_predictions_are_keyed_by_the_code_that_computes_them(tmp_path, monkeypatch):
+@pytest.mark.parametrize("module", ["evaluation.py", "conversion.py"])
+def test_nengo_dls_cached_predictions_are_keyed_by_the_code_that_computes_them(module, tmp_path, monkeypatch):
+    import shutil
     from pathlib import Path
 
     from k2l_course.pipeline import evaluation
 
     params = tmp_path / "params"
     before = chip_eval.nengo_dl_path(params, 100)
-    changed = tmp_path / "evaluation.py"
-    changed.write_bytes(Path(evaluation.__file__).read_bytes() + b"\n# changed\n")
-    monkeypatch.setattr(evaluation, "__file__", str(changed))
+    code = tmp_path / "code"
+    shutil.copytree(Path(evaluation.__file__).parent, code)
+    with open(code / module, "a") as f:
+        f.write("\n# changed\n")
+    monkeypatch.setattr(evaluation, "__file__", str(code / "evaluation.py"))
     assert chip_eval.nengo_dl_path(params, 100) != before

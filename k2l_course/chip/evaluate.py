@@ -117,11 +117,11 @@ def run_dir(params, n_images, chunk):
 def nengo_dl_path(params, n_images):
     """Where nengo-dl's predictions on the chip's images are kept (shared by every chunk size).
 
-    The key holds the code that computes them (:func:`k2l_course.pipeline.evaluation.evaluate`),
+    The key holds the code that computes them (:func:`k2l_course.pipeline.evaluation.code_digest`),
     so a change there never reuses predictions computed before it.
     """
 
-    code = hashlib.sha256(Path(evaluation.__file__).read_bytes()).hexdigest()
+    code = evaluation.code_digest()
     settings = [str(params), n_images, loihi.CHIP_SCALE, loihi.CHIP_SYNAPSE, loihi.PRESENTATION_TIME, f"minibatch {NENGO_DL_MINIBATCH}", code]
     return cache_dir() / "chip-eval" / f"{Path(params).name}-nengo-dl-{_settings_key(settings)}.npz"
 

@@ -209,8 +209,23 @@ def evaluate(
     )
 
 
-#: The modules whose code decides what an evaluation gives (part of its cache key).
+#: The modules whose code decides what an evaluation gives (part of its cache keys).
 CODE = ("evaluation.py", "conversion.py", "model.py", "rates.py", "data.py")
+
+
+def code_digest():
+    """A hash of the code of :data:`CODE`, for the keys of cached evaluations.
+
+    Returns
+    -------
+    str
+        Hexadecimal SHA-256.
+    """
+    h = hashlib.sha256()
+    here = Path(__file__).parent
+    for module in CODE:
+        h.update((here / module).read_bytes())
+    return h.hexdigest()
 
 
 def evaluation_path(seed_net, params, images, labels, **kwargs):
@@ -247,9 +262,7 @@ def evaluation_path(seed_net, params, images, labels, **kwargs):
         array = np.ascontiguousarray(array)
         h.update(f"{array.dtype.str} {array.shape}".encode())
         h.update(array.tobytes())
-    here = Path(__file__).parent
-    for module in CODE:
-        h.update((here / module).read_bytes())
+    h.update(code_digest().encode())
     h.update(" ".join(m.__version__ for m in (np, stack.tf, stack.nengo, stack.nengo_dl)).encode())
     return cache_dir() / "evaluations" / f"{settings['neuron']}-{h.hexdigest()[:16]}.npz"
 
