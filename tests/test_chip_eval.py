@@ -112,3 +112,18 @@ def test_nengo_dls_cached_predictions_are_keyed_by_the_code_that_computes_them(m
         f.write("\n# changed\n")
     monkeypatch.setattr(evaluation, "__file__", str(code / "evaluation.py"))
     assert chip_eval.nengo_dl_path(params, 100) != before
+
+
+@pytest.mark.parametrize("module", ["batched.py", "loihi.py"])
+def test_chip_runs_are_keyed_by_the_code_that_computes_them(module, tmp_path, monkeypatch):
+    import shutil
+    from pathlib import Path
+
+    params = tmp_path / "params"
+    before = chip_eval.run_dir(params, 100, 10)
+    code = tmp_path / "chip"
+    shutil.copytree(Path(chip_eval.__file__).parent, code)
+    with open(code / module, "a") as f:
+        f.write("\n# changed\n")
+    monkeypatch.setattr(chip_eval, "__file__", str(code / "evaluate.py"))
+    assert chip_eval.run_dir(params, 100, 10) != before

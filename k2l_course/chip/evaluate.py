@@ -107,10 +107,24 @@ def _settings_key(settings):
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
-def run_dir(params, n_images, chunk):
-    """Where the chunks of one evaluation live: keyed by parameters and settings."""
+#: The chip package's modules whose code decides a run's predictions (part of its cache key).
+CHIP_CODE = ("loihi.py", "emulator.py", "batched.py", "evaluate.py")
 
+
+def run_dir(params, n_images, chunk):
+    """Where the chunks of one evaluation live.
+
+    Keyed by the parameters, the settings and the code that deploys and
+    emulates the network (:data:`CHIP_CODE`, and the conversion's
+    :func:`k2l_course.pipeline.evaluation.code_digest`), so a change there
+    never reuses chunks computed before it. Every emulator shares the folder:
+    they give the same predictions bit for bit.
+    """
+
+    here = Path(__file__).parent
+    code = hashlib.sha256(b"".join((here / module).read_bytes() for module in CHIP_CODE)).hexdigest()
     settings = [str(params), n_images, chunk, loihi.CHIP_SCALE, loihi.CHIP_SYNAPSE, loihi.SEED_BLOCK_SHAPES, loihi.PRESENTATION_TIME]
+    settings += [evaluation.code_digest(), code]
     return cache_dir() / "chip-eval" / f"{Path(params).name}-{_settings_key(settings)}"
 
 
