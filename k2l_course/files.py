@@ -1,7 +1,7 @@
 """Where the library keeps its files, and files that readers see whole or not at all.
 
 :func:`cache_dir` is the one place that decides where computed results
-(trained parameters, chip runs) are kept. Every file the course writes for
+(trained parameters, nengo-dl evaluations, chip runs) are kept. Every file the course writes for
 others to read (gradebooks, feedback, results, reports, caches, bundles) is
 written beside its final name and renamed into place, so a reader, or a run
 that was killed half-way, never sees half a file. :func:`computed_once` makes
@@ -25,7 +25,7 @@ import k2l_course
 
 
 def cache_dir(environ=None):
-    """Where the library keeps what it computes once: trained parameters, chip runs.
+    """Where the library keeps what it computes once: trained parameters, evaluations, chip runs.
 
     ``$K2L_CACHE`` if set; else ``.k2l`` in the course's source checkout when
     the package runs from one (so a fresh clone starts empty, like its
