@@ -12,6 +12,7 @@ chapters) wait for one of them to compute it instead of computing it twice.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -47,6 +48,27 @@ def cache_dir(environ=None):
         return Path(environ["K2L_CACHE"])
     checkout = k2l_course.checkout()
     return checkout / ".k2l" if checkout else Path.home() / ".cache" / "k2l"
+
+
+def source_digest(directory, modules):
+    """A hash of the source of ``modules`` in ``directory``, for the keys of cached results.
+
+    Parameters
+    ----------
+    directory : path-like
+        A package's folder (``Path(__file__).parent`` of one of its modules).
+    modules : iterable of str
+        File names, hashed in this order.
+
+    Returns
+    -------
+    str
+        Hexadecimal SHA-256 of the files' bytes, one after another.
+    """
+    h = hashlib.sha256()
+    for module in modules:
+        h.update((Path(directory) / module).read_bytes())
+    return h.hexdigest()
 
 
 @contextlib.contextmanager

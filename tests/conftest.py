@@ -56,3 +56,24 @@ def seed_net():
     from k2l_course.pipeline.model import build_seed_model
 
     return build_seed_model()
+
+
+@pytest.fixture
+def edited_package(tmp_path, monkeypatch):
+    """Point a module's ``__file__`` at a copy of its package in which one file has changed.
+
+    ``edited_package(module, name)`` copies the folder of ``module``, appends a
+    comment to ``name`` in the copy and sets ``module.__file__`` there, so
+    code that hashes its package's sources (the cache keys) reads the copy.
+    """
+    import shutil
+    from pathlib import Path
+
+    def edit(module, name):
+        copy = tmp_path / "edited" / module.__name__
+        shutil.copytree(Path(module.__file__).parent, copy)
+        with open(copy / name, "a") as f:
+            f.write("\n# changed\n")
+        monkeypatch.setattr(module, "__file__", str(copy / Path(module.__file__).name))
+
+    return edit

@@ -98,32 +98,18 @@ def test_nengo_dls_reference_split_between_workers_equals_one_evaluation(small_l
 
 
 @pytest.mark.parametrize("module", ["evaluation.py", "conversion.py"])
-def test_nengo_dls_cached_predictions_are_keyed_by_the_code_that_computes_them(module, tmp_path, monkeypatch):
-    import shutil
-    from pathlib import Path
-
+def test_nengo_dls_cached_predictions_are_keyed_by_the_code_that_computes_them(module, tmp_path, edited_package):
     from k2l_course.pipeline import evaluation
 
     params = tmp_path / "params"
     before = chip_eval.nengo_dl_path(params, 100)
-    code = tmp_path / "code"
-    shutil.copytree(Path(evaluation.__file__).parent, code)
-    with open(code / module, "a") as f:
-        f.write("\n# changed\n")
-    monkeypatch.setattr(evaluation, "__file__", str(code / "evaluation.py"))
+    edited_package(evaluation, module)
     assert chip_eval.nengo_dl_path(params, 100) != before
 
 
 @pytest.mark.parametrize("module", ["batched.py", "loihi.py"])
-def test_chip_runs_are_keyed_by_the_code_that_computes_them(module, tmp_path, monkeypatch):
-    import shutil
-    from pathlib import Path
-
+def test_chip_runs_are_keyed_by_the_code_that_computes_them(module, tmp_path, edited_package):
     params = tmp_path / "params"
     before = chip_eval.run_dir(params, 100, 10)
-    code = tmp_path / "chip"
-    shutil.copytree(Path(chip_eval.__file__).parent, code)
-    with open(code / module, "a") as f:
-        f.write("\n# changed\n")
-    monkeypatch.setattr(chip_eval, "__file__", str(code / "evaluate.py"))
+    edited_package(chip_eval, module)
     assert chip_eval.run_dir(params, 100, 10) != before

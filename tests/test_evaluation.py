@@ -1,7 +1,6 @@
 """What a cached nengo-dl evaluation is keyed by (the evaluations themselves: test_pipeline.py)."""
 
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -58,13 +57,9 @@ def test_the_key_ignores_what_does_not_change_the_result(seed_net, arguments, tm
     assert evaluation.evaluation_path(seed_net, **arguments, n_steps=30, synapse=None) == base  # the defaults
 
 
-def test_the_key_follows_the_code_that_evaluates(seed_net, arguments, monkeypatch, tmp_path):
+def test_the_key_follows_the_code_that_evaluates(seed_net, arguments, edited_package):
     base = evaluation.evaluation_path(seed_net, **arguments)
-    code = tmp_path / "code"
-    shutil.copytree(Path(evaluation.__file__).parent, code)
-    with open(code / "conversion.py", "a") as f:
-        f.write("\n# changed\n")
-    monkeypatch.setattr(evaluation, "__file__", str(code / "evaluation.py"))
+    edited_package(evaluation, "conversion.py")
     assert evaluation.evaluation_path(seed_net, **arguments) != base
 
 

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from k2l_course.chip import loihi
-from k2l_course.files import atomic_path, cache_dir, computed_once, write_atomic
+from k2l_course.files import atomic_path, cache_dir, computed_once, source_digest, write_atomic
 from k2l_course.pipeline import data, evaluation, training
 from k2l_course.pipeline.model import build_seed_model
 from k2l_course.quiet import silence
@@ -121,8 +121,7 @@ def run_dir(params, n_images, chunk):
     they give the same predictions bit for bit.
     """
 
-    here = Path(__file__).parent
-    code = hashlib.sha256(b"".join((here / module).read_bytes() for module in CHIP_CODE)).hexdigest()
+    code = source_digest(Path(__file__).parent, CHIP_CODE)
     settings = [str(params), n_images, chunk, loihi.CHIP_SCALE, loihi.CHIP_SYNAPSE, loihi.SEED_BLOCK_SHAPES, loihi.PRESENTATION_TIME]
     settings += [evaluation.code_digest(), code]
     return cache_dir() / "chip-eval" / f"{Path(params).name}-{_settings_key(settings)}"

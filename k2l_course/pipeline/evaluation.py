@@ -23,7 +23,7 @@ import numpy as np
 from tqdm.auto import trange
 
 from k2l_course import stack
-from k2l_course.files import atomic_path, cache_dir, computed_once
+from k2l_course.files import atomic_path, cache_dir, computed_once, source_digest
 from k2l_course.pipeline import data as data_module
 from k2l_course.pipeline import training
 from k2l_course.pipeline.conversion import convert
@@ -221,11 +221,7 @@ def code_digest():
     str
         Hexadecimal SHA-256.
     """
-    h = hashlib.sha256()
-    here = Path(__file__).parent
-    for module in CODE:
-        h.update((here / module).read_bytes())
-    return h.hexdigest()
+    return source_digest(Path(__file__).parent, CODE)
 
 
 def evaluation_path(seed_net, params, images, labels, **kwargs):
@@ -300,8 +296,7 @@ def _save(path, result):
         arrays.update({f"{field}/{name}": value for name, value in getattr(result, field).items()})
     fields = {"rates": result.rates, "all_rates": result.all_rates, "settings": result.settings, "seconds": result.seconds}
     with atomic_path(path) as temporary:
-        with open(temporary, "wb") as out:
-            np.savez_compressed(out, fields=np.array(json.dumps(fields, default=float)), **arrays)
+        np.savez_compressed(temporary, fields=np.array(json.dumps(fields, default=float)), **arrays)
 
 
 def _load(path):
