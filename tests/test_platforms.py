@@ -11,15 +11,14 @@ with a message; fewer than two Pythons is a failure.
 
 from __future__ import annotations
 
-import glob
 import importlib.util
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from environments import build_student_environment, find_python, student_env, student_venv
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,24 +31,6 @@ def _bootstrap():
 
 
 STUDENT_PYTHONS = ["%d.%d" % v for v in _bootstrap().STUDENT_PYTHONS]
-
-
-def find_python(version):
-    """An interpreter of ``version`` (e.g. "3.12") that really runs, or None."""
-    candidates = [shutil.which(f"python{version}")]
-    root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
-    candidates += sorted(glob.glob(os.path.join(root, "versions", f"{version}.*", "bin", f"python{version}")), reverse=True)
-    for candidate in filter(None, candidates):
-        try:
-            done = subprocess.run(
-                [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                capture_output=True, text=True, timeout=60,
-            )  # fmt: skip
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        if done.returncode == 0 and done.stdout.strip() == version:
-            return candidate
-    return None
 
 
 FOUND = {version: find_python(version) for version in STUDENT_PYTHONS}
@@ -66,13 +47,8 @@ def test_at_least_two_claimed_pythons_are_here_to_test():
 @pytest.mark.slow
 @pytest.mark.parametrize("version", STUDENT_PYTHONS)
 def test_student_environment_builds_and_passes_the_student_tests(version):
-    python = FOUND[version]
-    if python is None:
-        pytest.skip(f"Python {version} is not on this machine")
-    venv = ROOT / f".venv-student-{version}"
-    env = dict(os.environ, K2L_STUDENT_VENV=str(venv))
-    env.pop("PYTHONPATH", None)
-    built = subprocess.run([python, "bootstrap.py", "student"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
+    built = build_student_environment(version)
+    venv, env = student_venv(version), student_env(version)
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
     assert "k2l check" in built.stdout and "lab" in built.stdout
     venv_python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
