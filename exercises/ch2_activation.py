@@ -47,7 +47,9 @@ import numpy as np
 #
 # - 0 where `J <= 0`;
 # - otherwise one spike every *k* steps, where *k* is the whole number of steps the
-#   voltage needs to reach 1; the rate is one spike per `k * dt` seconds.
+#   voltage needs to reach 1 (landing exactly on 1 counts as reaching it: at
+#   `J = 250` and `dt = 0.001` that takes 4 steps); the rate is one spike per
+#   `k * dt` seconds.
 #
 # Make it work for any `dt` and any array shape, without dividing by zero.
 

@@ -122,8 +122,9 @@ if __name__ == "__main__":
 #
 # In the rate network a neuron passes on its activation `a` (a ReLU's output).
 # Converted with `scale_firing_rates = s`, the neuron receives the input current
-# `s * a`, fires at the rate a Loihi neuron fires for that current (exercise 2),
-# and its output is that rate times its amplitude `1 / s`. Write
+# `s * a`, fires at the rate a Loihi neuron fires for that current (the rate
+# formula of exercise 2.1), and its output is that rate times its amplitude
+# `1 / s`. Write
 # `scaled_layer_output(values, scale, dt=0.001)` that returns, for every
 # activation in `values`, what the Loihi neuron passes on. Try a few scales: where
 # is it close to `max(a, 0)`, and where not?

@@ -33,9 +33,9 @@ import numpy as np
 # A layer's probed `outputs` have shape `(examples, steps, neurons)` and are rates
 # times the neurons' `amplitude` (during training with rate neurons there is a
 # single step). Write `layer_rates(outputs, amplitude, percentile=99.9)` that
-# returns one rate per neuron, in Hz, shape `(neurons,)`: the given percentile of
-# that neuron's rates over all examples and steps (`np.percentile`, its default
-# linear interpolation).
+# returns one rate per neuron, in Hz, shape `(neurons,)`: the given percentile
+# (from 0 to 100, both included) of that neuron's rates over all examples and
+# steps (`np.percentile`, its default linear interpolation).
 
 # %%
 def layer_rates(outputs, amplitude=1.0, percentile=99.9):
@@ -46,7 +46,7 @@ def layer_rates(outputs, amplitude=1.0, percentile=99.9):
     outputs : ndarray, shape (n_examples, n_steps, n_neurons)
     amplitude : float
     percentile : float
-        Between 0 and 100.
+        Between 0 and 100, both included.
 
     Returns
     -------

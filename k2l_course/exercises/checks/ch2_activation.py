@@ -6,7 +6,9 @@ Items
     The firing rate of Loihi's spiking ReLU neuron for a constant input,
     in NumPy. Reference: :func:`k2l_course.pipeline.rates.loihi_relu_rate` (which the
     test suite proves equal to nengo-loihi's ``LoihiSpikingRectifiedLinear.rates``),
-    over sweeps that cover the plateaus and the one-spike-per-step cap.
+    over sweeps that cover the plateaus, the one-spike-per-step cap, ``J = 0``
+    and the currents at which the voltage lands exactly on 1 (there the formula
+    counts the step that reaches 1, the neuron model fires a step later).
 ``loihi_spike_train``
     The spikes of Loihi neurons, step by step, for an input that may change
     over time. Reference: :func:`reference_spikes`, which the test suite
@@ -68,15 +70,92 @@ def off_plateau_edges(current, dt):
     return current[(current <= 0) | (clear & (period <= MAX_PERIOD))]
 
 
+#: Spike periods (steps) of the currents at which the voltage lands exactly on
+#: 1: ``J dt = 1 / k`` with ``k`` a power of two is exact in binary, so every
+#: usual order of float64 or float32 arithmetic lands on 1 exactly at step ``k``
+#: (:func:`lands_exactly`); other ``k`` (3, 10...) depend on rounding.
+LANDING_PERIODS = (1, 2, 4, 8, 16)
+
+
+def lands_exactly(factors, k):
+    """Whether every usual way of computing lands exactly on ``k`` steps.
+
+    The voltage grows by ``J dt`` per step, ``J dt`` being the product of
+    ``factors`` (``(J, dt)``, or ``(scale, a, dt)`` in exercise 3). For each order
+    of the factors, in float64 and in float32: ``ceil`` and ``floor`` of
+    ``1 / (J dt)``, ``-(-1 // (J dt))``, ``1 / J / dt`` (nengo-loihi's order)
+    and the voltage summed step by step must all give exactly ``k``. Only such
+    currents are exact landings in the cases: there a right answer in any of
+    these forms is right, and a formula that waits one step more is wrong.
+
+    Parameters
+    ----------
+    factors : tuple of float
+    k : int
+
+    Returns
+    -------
+    bool
+    """
+    import itertools
+
+    for dtype in (np.float64, np.float32):
+        one = dtype(1.0)
+        for order in itertools.permutations([dtype(f) for f in factors]):
+            product, chain = order[0], one / order[0]
+            for f in order[1:]:
+                product, chain = dtype(product * f), dtype(chain / f)
+            counts = [np.ceil(one / product), np.floor(one / product), -np.floor_divide(-one, product), np.ceil(chain)]
+            voltage, steps = dtype(0.0), 0
+            while voltage < one and steps <= k:
+                voltage, steps = dtype(voltage + product), steps + 1
+            if any(float(c) != k for c in counts) or steps != k or voltage != one:
+                return False
+    return True
+
+
+def exact_landings(dt, scale=1.0, periods=LANDING_PERIODS):
+    """The inputs at which the voltage lands exactly on 1 after ``k`` steps.
+
+    Parameters
+    ----------
+    dt : float
+    scale : float
+        The inputs are multiplied by it (exercise 3's firing-rate scale).
+    periods : tuple of int
+
+    Returns
+    -------
+    ndarray
+        ``1 / (k dt scale)`` for each ``k`` of ``periods`` where the scaled
+        input lands exactly (:func:`lands_exactly`), in the order of ``periods``.
+    """
+    inputs = [(k, 1.0 / (k * dt) / scale) for k in periods]
+    return np.array([x for k, x in inputs if lands_exactly((scale, x, dt), k)], dtype=np.float64)
+
+
+def landing_periods(current, dt):
+    """``k`` where ``J dt k = 1`` exactly (in float64), else 0: the currents where
+    the rate formula counts the step that reaches 1 and the neuron model fires
+    one step later. The cases hold such currents only where :func:`lands_exactly`."""
+    current = np.asarray(current, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        period = np.where(current > 0, 1.0 / (current * dt), 0.5)
+    return np.where((current > 0) & (period == np.round(period)), np.round(period), 0.0)
+
+
 def rate_cases(rng=None):
-    """Sweeps over the plateaus and past the cap, at two time steps.
+    """Sweeps over the plateaus and past the cap, at two time steps, with the boundaries.
 
     Public: fixed sweeps. Fresh: sweeps of the same ranges with random ends
     and densities, random currents of the same spread and a random second
     time step, longer than the first (the second sweep, like the public one,
-    goes past where a neuron at 1 ms would reach the cap). Every positive current is at most 2000 steps per spike (so
-    neighbouring plateaus differ by more than 5e-4, relative) and clear of the
-    plateau edges.
+    goes past where a neuron at 1 ms would reach the cap). Every positive
+    current is at most 2000 steps per spike (so neighbouring plateaus differ
+    by more than 5e-4, relative) and clear of the plateau edges, except the
+    boundaries that both sweeps always hold: ``J = 0`` and the exact landings
+    of :func:`exact_landings` (``J = 250`` at 1 ms among them, the current
+    the exercise names, and ``J = 1 / dt``, the cap).
     """
     if rng is None:
         rng, ends, dt2 = np.random.default_rng(2), (-100.0, 3000.0, 6201, -10.0, 1200.0, 2421), 0.002
@@ -89,9 +168,9 @@ def rate_cases(rng=None):
     sweep = np.linspace(ends[0], ends[1], ends[2])
     second = np.linspace(ends[3], ends[4], ends[5])
     return [
-        {"current": off_plateau_edges(sweep, DT), "dt": DT},
+        {"current": np.union1d(off_plateau_edges(sweep, DT), [0.0, *exact_landings(DT)]), "dt": DT},
         {"current": off_plateau_edges(rng.uniform(-1000.0, 20000.0, 400), DT)[:300].reshape(15, 20), "dt": DT},
-        {"current": off_plateau_edges(second, dt2), "dt": dt2},
+        {"current": np.union1d(off_plateau_edges(second, dt2), [0.0, *exact_landings(dt2)]), "dt": dt2},
     ]
 
 
@@ -100,8 +179,9 @@ def _ms(dt):
 
 
 def check_rate(outcomes, cases):
-    """0 for no input, never above 1/dt, and on Loihi's plateaus everywhere."""
-    plateau_problem = None
+    """0 for no input, never above 1/dt, on Loihi's plateaus everywhere, and the
+    formula's rate (not the neuron model's, a step later) where the voltage lands exactly on 1."""
+    plateau_problem = landing_problem = None
     for value, case in zip(v.values(outcomes, cases), cases):
         current, dt = case["current"], case["dt"]
         what = f"for input currents of shape {current.shape} and {_ms(dt)}, the result"
@@ -146,7 +226,8 @@ def check_rate(outcomes, cases):
                 f"for an input current of {v.fmt(flat_j[i])} ({_ms(dt)}) your rate is 0; "
                 "a neuron with positive input keeps charging, so it fires sooner or later"
             )
-        saturated = flat_j * dt >= 1
+        landing = landing_periods(flat_j, dt)  # judged below where it is exactly 1 step
+        saturated = (flat_j * dt >= 1) & (landing == 0)
         below_cap = saturated & ~np.isclose(flat_r, cap, rtol=v.RTOL, atol=0)
         if below_cap.any():
             i = int(np.argmax(below_cap))
@@ -155,18 +236,31 @@ def check_rate(outcomes, cases):
                 "an input that fills the voltage in one step makes the neuron spike at every step"
             )
         wrong = ~np.isclose(flat_r, expected, rtol=v.RTOL, atol=v.ATOL)
-        if wrong.any() and plateau_problem is None:
-            i = int(np.argmax(np.where(wrong, np.abs(flat_r - expected), -1.0)))  # the clearest example
+        with np.errstate(divide="ignore"):
+            a_step_later = np.where(landing > 0, 1.0 / (dt * (landing + 1)), np.nan)
+        late = (landing > 0) & np.isclose(flat_r, a_step_later, rtol=v.RTOL, atol=v.ATOL)
+        if (wrong & ~late).any() and plateau_problem is None:
+            i = int(np.argmax(np.where(wrong & ~late, np.abs(flat_r - expected), -1.0)))  # the clearest example
             plateau_problem = (
                 f"for an input current of {v.fmt(flat_j[i])} ({_ms(dt)}) your rate of {v.fmt(flat_r[i])} Hz "
                 "is not one a Loihi neuron can fire at: between two spikes it waits a whole number of time "
                 "steps, so its rate moves in plateaus"
             )
+        elif (wrong & late).any() and landing_problem is None:
+            i = int(np.argmax(wrong & late))
+            landing_problem = (
+                f"for an input current of {v.fmt(flat_j[i])} ({_ms(dt)}) the voltage lands exactly on 1 after "
+                f"{v.fmt(landing[i])} step{'s' if landing[i] != 1 else ''}, and your rate of {v.fmt(flat_r[i])} Hz waits one step more: the rate "
+                "formula counts the steps the voltage needs to reach 1 (the neuron model of exercise 2.2 spikes only "
+                "once it exceeds 1; nengo-loihi's formula and model disagree at exactly these currents)"
+            )
     if plateau_problem:
         return partial(
             "capped", f"your rates are 0 without input and never exceed one spike per step, but {plateau_problem}"
         )
-    return full("rates match Loihi's over the whole sweep, plateaus and cap included")
+    if landing_problem:
+        return partial("exact_landing", f"your rates are right except where the voltage lands exactly on 1: {landing_problem}")
+    return full("rates match Loihi's over the whole sweep, plateaus, cap and exact landings included")
 
 
 # -- loihi_spike_train ------------------------------------------------------------------
@@ -327,7 +421,7 @@ ITEMS = [
     item(
         EXERCISE, "loihi_rate_formula", function="loihi_rate",
         section="One spike per time step",
-        points=3, partial={"capped": 1},
+        points=3, partial={"capped": 1, "exact_landing": 2},
         cases=rate_cases, check=check_rate,
     ),
     item(

@@ -11,7 +11,8 @@ Items
 ``scaled_layer_output``
     What a layer of Loihi neurons transmits at a given firing-rate scale (its
     rate times its amplitude ``1 / scale``), for the values a rate network
-    would transmit. Reference: :func:`k2l_course.pipeline.rates.loihi_relu_rate`.
+    would transmit, the values whose scaled current lands the voltage exactly
+    on 1 included. Reference: :func:`k2l_course.pipeline.rates.loihi_relu_rate`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from k2l_course.exercises.checks import validate as v
-from k2l_course.exercises.checks.ch2_activation import off_plateau_edges
+from k2l_course.exercises.checks.ch2_activation import exact_landings, landing_periods, off_plateau_edges
 from k2l_course.exercises.checks.items import Fail, full, item, partial
 from k2l_course.pipeline.model import NEURON_LAYERS
 from k2l_course.pipeline.rates import DT, TARGET_RATE, loihi_relu_rate, mean_active_rate
@@ -166,8 +167,11 @@ def check_mean_rate(outcomes, cases):
 
 
 def scale_cases(rng=None):
-    """Measured rates of the layers and a target. Fresh cases: other rates
-    (from 0.5 to 900 Hz), another subset and order of layers, another target."""
+    """Measured rates of the layers and a target: layers below the target
+    (scale above 1), above it (scale below 1) and one exactly at it (scale 1).
+    Fresh cases: other rates (from 0.5 to 900 Hz), another subset and order of
+    layers, another target; the first case always has a layer exactly at its
+    target, the last one a layer on each side of it."""
     if rng is None:
         rng = np.random.default_rng(5)
         return [
@@ -178,8 +182,13 @@ def scale_cases(rng=None):
     cases = []
     for target in (TARGET_RATE, float(np.round(rng.uniform(50.0, 400.0), 1)), float(rng.integers(60, 350))):
         names = list(rng.permutation(NEURON_LAYERS)[: int(rng.integers(2, len(NEURON_LAYERS) + 1))])
-        rates = np.exp(rng.uniform(np.log(0.5), np.log(900.0), len(names)))
-        cases.append({"rates": {str(n): float(np.round(r, 2)) for n, r in zip(names, rates)}, "target": target})
+        rates = np.round(np.exp(rng.uniform(np.log(0.5), np.log(900.0), len(names))), 2)
+        if not cases:
+            rates[int(rng.integers(0, len(names)))] = target
+        elif len(cases) == 2:
+            low, high = rng.choice(len(names), 2, replace=False)
+            rates[low], rates[high] = np.round(target * rng.uniform(0.05, 0.9), 2), np.round(target * rng.uniform(1.1, 4.0), 2)
+        cases.append({"rates": {str(n): float(r) for n, r in zip(names, rates)}, "target": target})
     return cases
 
 
@@ -233,24 +242,40 @@ def _clear_of_edges(values, scale, dt):
     return values[np.isin(values * scale, kept)]
 
 
+#: Scales at which values that are short binary fractions (8, 4, 2, 1, 0.5 at
+#: 1 ms) make the voltage land exactly on 1: one of them is always among the
+#: fresh scales, so that every draw holds exact landings.
+LANDING_SCALES = (2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 125.0, 128.0, 250.0, 256.0, 500.0)
+
+
 def layer_output_cases(rng=None):
     """Rate-network values (negative, 0 and positive) at several scales and two
-    time steps. Fresh cases: other values, scales (1 to 500) and time step."""
+    time steps, with the values whose scaled current lands the voltage exactly on 1
+    (:func:`~k2l_course.exercises.checks.ch2_activation.exact_landings`) wherever
+    they land exactly in every usual arithmetic. Fresh cases: other values,
+    scales (1 to 500, one of them from :data:`LANDING_SCALES`) and time step."""
     if rng is None:
         rng = np.random.default_rng(6)
         values = np.concatenate([[-3.0, 0.0], rng.uniform(0.01, 30.0, 200)])
-        settings = [(scale, DT) for scale in (1.0, 10.0, 100.0, 400.0)] + [(50.0, 0.002)]
+        settings = [(scale, DT) for scale in (1.0, 10.0, 125.0, 400.0)] + [(50.0, 0.002)]
     else:
         values = np.concatenate([[float(-rng.uniform(0.1, 10.0)), 0.0], rng.uniform(0.01, 30.0, 200)])
-        scales = np.sort(np.round(np.exp(rng.uniform(0.0, np.log(500.0), 4)), 1))
-        settings = [(float(scale), DT) for scale in scales] + [
+        scales = np.round(np.exp(rng.uniform(0.0, np.log(500.0), 4)), 1)
+        scales[int(rng.integers(0, 4))] = rng.choice(LANDING_SCALES)
+        settings = [(float(scale), DT) for scale in np.sort(scales)] + [
             (float(np.round(rng.uniform(20.0, 200.0), 1)), float(rng.choice([0.002, 0.0025, 0.004])))
         ]
-    return [{"values": _clear_of_edges(values, scale, dt), "scale": scale, "dt": dt} for scale, dt in settings]
+    return [
+        {"values": np.concatenate([_clear_of_edges(values, scale, dt), exact_landings(dt, scale)]), "scale": scale,
+         "dt": dt}
+        for scale, dt in settings
+    ]  # fmt: skip
 
 
 def check_layer_output(outcomes, cases):
-    """loihi rate of (scale * value), times the amplitude 1 / scale."""
+    """loihi rate of (scale * value), times the amplitude 1 / scale; the formula's
+    rate (not the neuron model's, a step later) where the voltage lands exactly on 1."""
+    landing_problem = None
     for value, case in zip(v.values(outcomes, cases), cases):
         values, scale, dt = case["values"], case["scale"], case["dt"]
         what = f"at scale {v.fmt(scale)} and dt = {v.fmt(dt * 1000)} ms, the layer's output"
@@ -258,6 +283,21 @@ def check_layer_output(outcomes, cases):
         expected = loihi_relu_rate(values * scale, dt) / scale
         bad = v.mismatch(got, expected)
         if bad is None:
+            continue
+        landing = landing_periods(values * scale, dt)
+        with np.errstate(divide="ignore"):
+            a_step_later = np.where(landing > 0, 1.0 / (dt * (landing + 1)) / scale, np.nan)
+        wrong = ~np.isclose(np.asarray(got, dtype=np.float64), expected, rtol=v.RTOL, atol=v.ATOL)
+        late = (landing > 0) & np.isclose(np.asarray(got, dtype=np.float64), a_step_later, rtol=v.RTOL, atol=v.ATOL)
+        if not (wrong & ~late).any():
+            if landing_problem is None:
+                i = int(np.argmax(wrong))
+                landing_problem = (
+                    f"{what} for the value {v.fmt(values[i])} waits one step more than a Loihi neuron's rate: "
+                    f"its current {v.fmt(values[i] * scale)} makes the voltage land exactly on 1 after "
+                    f"{v.fmt(landing[i])} step{'s' if landing[i] != 1 else ''}, and the rate formula of exercise 2.1 counts the steps the voltage "
+                    "needs to reach 1"
+                )
             continue
         i = bad[0]
         candidates = {
@@ -292,6 +332,8 @@ def check_layer_output(outcomes, cases):
             f"{what} for the value {v.fmt(values[i])} is {v.fmt(got[i])}, "
             "not what a Loihi neuron at that scale transmits"
         )
+    if landing_problem:
+        return partial("exact_landing", f"right except where the voltage lands exactly on 1: {landing_problem}")
     return full("what the scaled Loihi layer transmits is right at every scale")
 
 
@@ -311,7 +353,7 @@ ITEMS = [
     item(
         EXERCISE, "scaled_layer_output", function="scaled_layer_output",
         section="Re-measuring with Loihi neurons",
-        points=2,
+        points=2, partial={"exact_landing": 1},
         cases=layer_output_cases, check=check_layer_output,
     ),
 ]  # fmt: skip

@@ -47,11 +47,14 @@ def reference_layer_rates(outputs, amplitude, percentile):
 
 def layer_rate_cases(rng=None):
     """A rate layer (one step), a spiking layer and positive rates of another
-    spread, at different percentiles. Fresh cases: other sizes, amplitudes and
-    percentiles."""
+    spread, at different percentiles, and rates at the percentile 100 (the
+    upper end of "between 0 and 100": the maximum, where an interpolation
+    written by hand runs past the last sample). Fresh cases: other sizes,
+    amplitudes, percentiles and rates; the last case is always at 100."""
     if rng is None:
         rng = np.random.default_rng(7)
         sizes, amplitudes, percentiles = ((64, 1, 40), (8, 30, 25), (20, 5, 12)), (0.01, 0.01, 1.0), (99.9, 50.0, 95.0)
+        top_size = (15, 4, 10)
     else:
         sizes = (
             (int(rng.integers(40, 90)), 1, int(rng.integers(20, 50))),
@@ -61,12 +64,14 @@ def layer_rate_cases(rng=None):
         amplitudes = (float(1 / rng.uniform(20.0, 400.0)), float(1 / rng.uniform(20.0, 400.0)), 1.0)
         high = float(np.round(rng.uniform(97.0, 99.99), 2))
         percentiles = (high, float(rng.integers(30, 70)), float(rng.integers(80, 99)))
+        top_size = (int(rng.integers(10, 30)), int(rng.integers(2, 6)), int(rng.integers(6, 14)))
     rate_layer = np.maximum(rng.normal(0.0, 50.0 * amplitudes[0], sizes[0]), 0.0).astype(np.float32)
     spikes = (rng.random(sizes[1]) < rng.uniform(0.0, 0.6, (1, 1, sizes[1][2]))) * (amplitudes[1] / DT)
     return [
         {"outputs": rate_layer, "amplitude": amplitudes[0], "percentile": percentiles[0]},
         {"outputs": spikes.astype(np.float32), "amplitude": amplitudes[1], "percentile": percentiles[1]},
         {"outputs": rng.gamma(2.0, 3.0, sizes[2]), "amplitude": amplitudes[2], "percentile": percentiles[2]},
+        {"outputs": rng.gamma(2.0, 3.0, top_size), "amplitude": 1.0, "percentile": 100.0},
     ]
 
 
@@ -131,14 +136,17 @@ def reference_penalty(rates, min_rate, max_rate):
 
 
 def penalty_cases(rng=None):
-    """Rates on both sides of a range, rates of every kind against a range,
-    an open range (``max_rate = inf``), float32 rates, and rates all inside
-    the range. Fresh cases: other rates and ranges of the same kinds."""
+    """Rates on both sides of a range, rates of every kind against a range
+    (below, on each bound, inside, above), an open range (``max_rate = inf``),
+    float32 rates, and rates all inside the range. Fresh cases: other rates
+    and ranges of the same kinds, with the same boundaries: a rate exactly on
+    each bound of the second range and an infinite ``max_rate`` in the third."""
     if rng is None:
         rng = np.random.default_rng(8)
         return [
             {"rates": rng.uniform(0.0, 400.0, 100), "min_rate": 100.0, "max_rate": 250.0},
-            {"rates": np.array([0.0, 50.0, 120.0, 180.0, 260.0, 1000.0]), "min_rate": 100.0, "max_rate": 200.0},
+            {"rates": np.array([0.0, 50.0, 100.0, 120.0, 180.0, 200.0, 260.0, 1000.0]), "min_rate": 100.0,
+             "max_rate": 200.0},
             {"rates": rng.uniform(0.0, 300.0, 50), "min_rate": 10.0, "max_rate": math.inf},
             {"rates": rng.uniform(150.0, 1000.0, 30).astype(np.float32), "min_rate": 0.0, "max_rate": 300.0},
             {"rates": np.linspace(120.0, 240.0, 13), "min_rate": 100.0, "max_rate": 250.0},
@@ -147,6 +155,7 @@ def penalty_cases(rng=None):
     low2, high2 = float(rng.integers(50, 120)), float(rng.integers(150, 250))
     spread = np.sort(rng.uniform(0.0, 1.5 * high2, 6))
     spread[0], spread[-1] = rng.uniform(0.0, low2), rng.uniform(high2, 3 * high2)  # one below, one above
+    spread = np.sort(np.concatenate([spread, [low2, high2]]))  # and one on each bound
     return [
         {"rates": rng.uniform(0.0, 1.6 * high, int(rng.integers(50, 150))), "min_rate": low, "max_rate": high},
         {"rates": spread, "min_rate": low2, "max_rate": high2},
@@ -164,6 +173,12 @@ def check_penalty(outcomes, cases):
     for value, case in zip(v.values(outcomes, cases), cases):
         rates, low, high = case["rates"], case["min_rate"], case["max_rate"]
         what = f"for {len(rates)} rates and the range [{v.fmt(low)}, {v.fmt(high)}] Hz, the loss"
+        nan = isinstance(value, (float, np.floating)) and math.isnan(value)
+        if nan and not math.isfinite(low - high):
+            raise Fail(
+                f"{what} is NaN: with an infinite bound, inf - inf or 0 * inf somewhere in your formula gives NaN; "
+                "an infinite bound should give no error (np.maximum(0, r - inf) is 0)"
+            )
         got = v.number(value, what)
         expected = reference_penalty(rates, low, high)
         if v.close(got, expected):

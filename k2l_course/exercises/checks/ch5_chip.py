@@ -68,6 +68,16 @@ def _ratio_blocks(layer, block):
     return int(np.ceil(np.prod(layer) / np.prod(block)))
 
 
+def _one_more_blocks(layer, block):
+    """One extra piece along every dimension, even where it divides evenly."""
+    return int(np.prod(np.asarray(layer) // np.asarray(block) + 1))
+
+
+def _bigger(layer, block):
+    """A block bigger than the layer along some dimension (a single, smaller piece there)."""
+    return any(b > size for size, b in zip(layer, block))
+
+
 def _random_pair(rng, ndim):
     """A layer shape (rows, columns, channels or units) and a block shape for it."""
     if ndim == 1:
@@ -86,7 +96,8 @@ def n_blocks_cases(rng=None):
     """Layer and block shapes, 3-d and 1-d: blocks that divide the layer, that
     leave partial blocks at an edge (where rounding down and dividing neuron
     counts give other numbers), one as big as the layer and one bigger.
-    Fresh cases: 8 other pairs with at least 4 of the uneven kind."""
+    Fresh cases: 8 other pairs of the same kinds, always with at least 4 of
+    the uneven kind, one as big as the layer and one bigger along some dimension."""
     if rng is None:
         pairs = [
             ((13, 13, 32), (16, 16, 4)),
@@ -100,7 +111,7 @@ def n_blocks_cases(rng=None):
         ]
     else:
         pairs = []
-        while sum(_uneven(*pair) for pair in pairs) < 4:
+        while sum(_uneven(*pair) for pair in pairs) < 4 or not any(_bigger(*pair) for pair in pairs[:6] + pairs[7:]):
             pairs = [_random_pair(rng, ndim) for ndim in (3, 3, 1, 3, 3, 1, 3, 3)]
         layer = pairs[6][0]
         pairs[6] = (layer, layer)  # one block for the whole layer
@@ -127,12 +138,20 @@ def check_n_blocks(outcomes, cases):
         expected = reference_n_blocks(layer, block)
         if got == expected:
             continue
-        candidates = {"floor": _floor_blocks(layer, block), "ratio": _ratio_blocks(layer, block), "one": 1, "zero": 0}
+        candidates = {
+            "floor": _floor_blocks(layer, block), "ratio": _ratio_blocks(layer, block),
+            "one_more": _one_more_blocks(layer, block), "one": 1, "zero": 0,
+        }  # fmt: skip
         named = v.cause(got, expected, candidates, equal=lambda a, b: a == b)
         if named == "floor":
             named_failures.append(
                 f"{what} is {got}: a dimension that does not divide evenly leaves a partial "
                 "block at the edge, and that block still needs a core of its own (round up)"
+            )
+        elif named == "one_more":
+            named_failures.append(
+                f"{what} is {got}: a dimension that divides evenly needs no extra piece; only one that "
+                "does not divide evenly leaves a smaller piece at its edge"
             )
         elif named == "ratio":
             named_failures.append(
