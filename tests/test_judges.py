@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from k2l_course.exercises import checks
-from k2l_course.exercises.checks import ch1_conversion, ch3_scaling, ch5_chip
+from k2l_course.exercises.checks import ch1_conversion, ch2_activation, ch3_scaling, ch5_chip
 from k2l_course.exercises.checks import validate as v
 from k2l_course.grading.runner import check_file
 from k2l_course.grading.sandbox import Outcome, wire
@@ -393,3 +393,126 @@ def test_float32_arithmetic_passes_and_the_tolerance_still_separates_neighbourin
         k = np.ceil(1.0 / (j[j > 0] * cases[0]["dt"]))
         shifted[0][j > 0] = np.where(k > 1, 1.0 / (cases[0]["dt"] * (k + 1)), shifted[0][j > 0])
         assert judge_one(one, shifted, cases).score < one.points
+
+
+# -- the boundaries each exercise calls out ---------------------------------------------------
+
+
+def _landings(current, dt):
+    return set(np.asarray(current)[ch2_activation.landing_periods(current, dt) > 0].tolist())
+
+
+def _rate_boundaries(cases):
+    # 2.1: "0 where J <= 0", the plateaus, the cap, and where the voltage lands exactly on 1
+    # (the exercise names J = 250 at dt = 1 ms; J = 1 / dt is the cap itself), at both time steps.
+    for case in (cases[0], cases[2]):
+        current, dt = case["current"], case["dt"]
+        assert 0.0 in current and (current < 0).any() and (current * dt > 1).any()
+        assert _landings(current, dt) == set(ch2_activation.exact_landings(dt)) >= {1 / dt, 1 / (2 * dt), 1 / (4 * dt)}
+    assert cases[0]["dt"] == 0.001 and 250.0 in cases[0]["current"] and cases[2]["dt"] != 0.001
+
+
+def _spike_boundaries(cases):
+    # 2.2: silent and negative inputs, the voltage landing exactly on 1, input that changes over time.
+    constant, varying, other = cases
+    assert {0.0, 125.0, 250.0, 500.0, 1000.0} <= set(constant["current"][0]) and (constant["current"] < 0).any()
+    assert _landings(other["current"][0], other["dt"]) and (varying["current"] < 0).any()
+
+
+def _mean_rate_boundaries(cases):
+    # 3.1: "0 for an example where none was" active.
+    for case in cases:
+        assert (~(case["outputs"] > 0).any(axis=1).any(axis=1)).any()
+
+
+def _scale_boundaries(cases):
+    # 3.2: layers below the target (scale above 1), above it (below 1), and at it (exactly 1).
+    pairs = [(rate, case["target"]) for case in cases for rate in case["rates"].values()]
+    assert any(r < t for r, t in pairs) and any(r > t for r, t in pairs) and any(r == t for r, t in pairs)
+
+
+def _layer_output_boundaries(cases):
+    # 3.3: negative and zero values, currents past the cap, and exact landings of the scaled current.
+    assert all((c["values"] < 0).any() and 0.0 in c["values"] for c in cases)
+    assert any((c["values"] * c["scale"] * c["dt"] > 1).any() for c in cases)
+    assert any(_landings(c["values"] * c["scale"], c["dt"]) for c in cases if c["dt"] == 0.001)
+
+
+def _layer_rate_boundaries(cases):
+    # 4.1: "a single step" (rate neurons in training) and a percentile "from 0 to 100, both included".
+    assert any(c["outputs"].shape[1] == 1 for c in cases) and any(c["percentile"] == 100.0 for c in cases)
+
+
+def _penalty_boundaries(cases):
+    # 4.2: "0 inside the range", rates on the bounds, "max_rate may be inf".
+    assert any(c["max_rate"] == np.inf for c in cases)
+    assert any(c["min_rate"] in c["rates"] and c["max_rate"] in c["rates"] for c in cases)
+    assert any(((c["rates"] > c["min_rate"]) & (c["rates"] < c["max_rate"])).all() for c in cases)
+
+
+def _n_blocks_boundaries(cases):
+    # 5.2: blocks that divide the layer evenly, that leave a smaller piece, as big as the layer, bigger.
+    pairs = [(tuple(c["layer_shape"]), tuple(c["block_shape"])) for c in cases]
+    assert any(layer == block for layer, block in pairs)
+    assert any(any(b > s for s, b in zip(layer, block)) for layer, block in pairs)
+    assert sum(ch5_chip._uneven(layer, block) for layer, block in pairs) >= 3  # public 3, fresh at least 4
+
+
+def _single_image_single_step(cases):
+    # 1.1: a single image, shown for a single step (training's one step per image).
+    assert any(len(c["images"]) == 1 and c["n_steps"] == 1 for c in cases)
+
+
+def _last_step_differs(cases):
+    # 1.2 and 5.3: the last step tells apart from its neighbour, the first step and the mean.
+    for case in cases:
+        if "labels" in case:
+            readings = list(ch1_conversion._readings(case["output"].astype(np.float64), case["labels"]).values())
+        else:
+            readings = [tuple(r) for r in ch5_chip._readings(case["output"], case["steps_per_image"]).values()]
+        assert len(set(readings)) == len(readings)
+
+
+BOUNDARIES = {
+    "ch1_conversion.prepare_images": _single_image_single_step,
+    "ch1_conversion.last_step_accuracy": _last_step_differs,
+    "ch2_activation.loihi_rate_formula": _rate_boundaries,
+    "ch2_activation.loihi_spike_train": _spike_boundaries,
+    "ch3_scaling.mean_active_rate": _mean_rate_boundaries,
+    "ch3_scaling.scales_for_target": _scale_boundaries,
+    "ch3_scaling.scaled_layer_output": _layer_output_boundaries,
+    "ch4_training.layer_rates": _layer_rate_boundaries,
+    "ch4_training.rate_penalty": _penalty_boundaries,
+    # No input: its boundary (a block using exactly 100% of a resource fits) is an answer,
+    # tests/wrong_answers/ch5_chip__equivalent_full_core.py.
+    "ch5_chip.block_shapes": lambda cases: cases == [{}],
+    "ch5_chip.n_blocks": _n_blocks_boundaries,
+    "ch5_chip.presentation_predictions": _last_step_differs,
+}
+
+
+@pytest.mark.parametrize("one", checks.items(), ids=lambda i: i.id)
+def test_public_and_fresh_cases_hold_the_boundaries_the_exercise_calls_out(one):
+    holds = BOUNDARIES[one.id]
+    for seed in (None, 0, 1, 2, 3, 4, 20261201):
+        cases = one.cases(checks.case_rng(seed, one))
+        assert holds(cases) is not False, (one.id, seed)
+
+
+def test_every_item_has_its_boundaries_declared():
+    assert set(BOUNDARIES) == {one.id for one in checks.items()}
+
+
+def test_exact_landings_land_exactly_in_every_usual_arithmetic():
+    # The exercise's own example: 4 steps of 0.25 at J = 250, dt = 1 ms.
+    assert ch2_activation.lands_exactly((250.0, 0.001), 4)
+    # 1 / (3 dt) does not land exactly in float32 (the cases never hold it), nor does
+    # scale 100 at value 2.5 once (scale * dt) is rounded first.
+    assert not ch2_activation.lands_exactly((1 / 0.003, 0.001), 3)
+    assert not ch2_activation.lands_exactly((100.0, 2.5, 0.001), 4)
+    for dt in (0.001, *ch2_activation.SECOND_RATE_DTS):
+        assert len(ch2_activation.exact_landings(dt)) == len(ch2_activation.LANDING_PERIODS)
+    # float32(0.0025) is below 0.0025: float64 currents times it fall short of 1.
+    assert len(ch2_activation.exact_landings(0.0025)) == 0
+    for scale in ch3_scaling.LANDING_SCALES:
+        assert len(ch2_activation.exact_landings(0.001, scale)) == len(ch2_activation.LANDING_PERIODS)

@@ -47,8 +47,10 @@ MAX_ERROR_CHARS = 400
 #: 1e-5 leaves a margin of eight. The cases are built so that every near miss
 #: is farther than that: neighbouring Loihi plateaus differ by more than 1e-4
 #: (relative) in every case, inputs stay at least :data:`EDGE_MARGIN` away
-#: from where rounding alone decides a plateau, and unit and formula slips
-#: differ by factors.
+#: from where rounding alone decides a plateau (except the exact landings of
+#: :func:`~k2l_course.exercises.checks.ch2_activation.lands_exactly`, where
+#: float64 and float32 arithmetic in any usual order land exactly), and unit
+#: and formula slips differ by factors.
 RTOL = 1e-5
 
 #: Absolute tolerance, for values that should be exactly 0.
@@ -56,7 +58,8 @@ ATOL = 1e-9
 
 #: How far (relative) a case's inputs stay from the points where rounding
 #: decides the result (a spike period that is a whole number of steps), so
-#: that float32 arithmetic cannot land on the other side.
+#: that float32 arithmetic cannot land on the other side; the cases' exact
+#: landings sit on such points, chosen where no arithmetic rounds off them.
 EDGE_MARGIN = 1e-4
 
 
