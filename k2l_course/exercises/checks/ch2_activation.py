@@ -273,18 +273,21 @@ def check_rate(outcomes, cases):
             )
         elif (wrong & late).any() and landing_problem is None:
             i = int(np.argmax(wrong & late))
+            steps = f"{v.fmt(landing[i])} step{'s' if landing[i] != 1 else ''}"
             landing_problem = (
                 f"for an input current of {v.fmt(flat_j[i])} ({_ms(dt)}) the voltage lands exactly on 1 after "
-                f"{v.fmt(landing[i])} step{'s' if landing[i] != 1 else ''}, and your rate of {v.fmt(flat_r[i])} Hz waits one step more: the rate "
-                "formula counts the steps the voltage needs to reach 1 (the neuron model of exercise 2.2 spikes only "
-                "once it exceeds 1; nengo-loihi's formula and model disagree at exactly these currents)"
+                f"{steps}, and your rate of {v.fmt(flat_r[i])} Hz waits one step more: the rate formula counts "
+                "the steps the voltage needs to reach 1 (the neuron model of exercise 2.2 spikes only once it "
+                "exceeds 1; nengo-loihi's formula and model disagree at exactly these currents)"
             )
     if plateau_problem:
         return partial(
             "capped", f"your rates are 0 without input and never exceed one spike per step, but {plateau_problem}"
         )
     if landing_problem:
-        return partial("exact_landing", f"your rates are right except where the voltage lands exactly on 1: {landing_problem}")
+        return partial(
+            "exact_landing", f"your rates are right except where the voltage lands exactly on 1: {landing_problem}"
+        )
     return full("rates match Loihi's over the whole sweep, plateaus, cap and exact landings included")
 
 

@@ -187,7 +187,8 @@ def scale_cases(rng=None):
             rates[int(rng.integers(0, len(names)))] = target
         elif len(cases) == 2:
             low, high = rng.choice(len(names), 2, replace=False)
-            rates[low], rates[high] = np.round(target * rng.uniform(0.05, 0.9), 2), np.round(target * rng.uniform(1.1, 4.0), 2)
+            rates[low] = np.round(target * rng.uniform(0.05, 0.9), 2)
+            rates[high] = np.round(target * rng.uniform(1.1, 4.0), 2)
         cases.append({"rates": {str(n): float(r) for n, r in zip(names, rates)}, "target": target})
     return cases
 
@@ -292,11 +293,11 @@ def check_layer_output(outcomes, cases):
         if not (wrong & ~late).any():
             if landing_problem is None:
                 i = int(np.argmax(wrong))
+                steps = f"{v.fmt(landing[i])} step{'s' if landing[i] != 1 else ''}"
                 landing_problem = (
                     f"{what} for the value {v.fmt(values[i])} waits one step more than a Loihi neuron's rate: "
-                    f"its current {v.fmt(values[i] * scale)} makes the voltage land exactly on 1 after "
-                    f"{v.fmt(landing[i])} step{'s' if landing[i] != 1 else ''}, and the rate formula of exercise 2.1 counts the steps the voltage "
-                    "needs to reach 1"
+                    f"its current {v.fmt(values[i] * scale)} makes the voltage land exactly on 1 after {steps}, "
+                    "and the rate formula of exercise 2.1 counts the steps the voltage needs to reach 1"
                 )
             continue
         i = bad[0]
