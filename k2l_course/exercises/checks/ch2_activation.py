@@ -17,6 +17,8 @@ Items
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from k2l_course.exercises.checks import validate as v
@@ -106,8 +108,6 @@ def lands_exactly(factors, k):
     -------
     bool
     """
-    import itertools
-
     def counts(order, dtype):
         one = dtype(1.0)
         product, chain = order[0], one / order[0]
