@@ -58,7 +58,7 @@ def test_student_environment_builds_and_passes_the_student_tests(version):
     )  # fmt: skip
     assert versions.stdout.split() == [version, "True", "True"]
     tests = subprocess.run(
-        [str(venv_python), "-m", "pytest", "tests/test_student_env.py", "-q", "-p", "no:cacheprovider", "-x",
+        [str(venv_python), "-m", "pytest", "tests/test_student_env.py", "tests/test_student_imports.py", "-q", "-p", "no:cacheprovider", "-x",
          "-m", "slow or not slow"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600,
     )  # fmt: skip

@@ -38,6 +38,7 @@ Example
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import queue
@@ -154,30 +155,119 @@ def default_secret():
     return [str(root / "solutions")] if root and (root / "solutions").exists() else []
 
 
-def allowed_paths():
-    """What the sandbox's allow-list view shows read-only: the Python installation.
+def _within(path, folder):
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
 
-    The interpreter's prefixes (the venv and the base installation), or,
-    for a prefix that holds the course checkout itself, only its library
-    folders; and the ``k2l_course`` package (the server's own code; each
-    child covers it before student code runs).
+
+def environment_folders():
+    """The folders of the Python environment that runs the check (real paths).
+
+    Its prefixes (the venv and the base installation) and their library
+    folders (``stdlib``, ``platstdlib``, ``purelib``, ``platlib``); a prefix
+    that holds the course checkout itself counts by its library folders only.
     """
     import sysconfig
 
     root = k2l_course.checkout()
-    package = str(k2l_course.PACKAGE)
-    paths = {package, os.path.dirname(os.path.realpath(sys.executable))}
+    folders = set()
     for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}:
         real = os.path.realpath(prefix)
-        if root is None or not (str(root) == real or str(root).startswith(real.rstrip("/") + "/")):
-            paths.add(real)
+        if root is None or not _within(str(root), real):
+            folders.add(real)
     for scheme_vars in ({}, {"base": sys.base_prefix, "platbase": sys.base_exec_prefix}):
         for key in ("stdlib", "platstdlib", "purelib", "platlib"):
             path = sysconfig.get_paths(vars=scheme_vars or None).get(key)
             if path and os.path.isdir(path):
-                paths.add(os.path.realpath(path))
+                folders.add(os.path.realpath(path))
     if root is not None:  # never the checkout (solutions, tests, .git) itself
-        paths = {p for p in paths if not (str(root) == p or str(root).startswith(p.rstrip("/") + "/"))}
+        folders = {f for f in folders if not _within(str(root), f)}
+    return sorted(folders)
+
+
+@functools.lru_cache(maxsize=8)
+def _isolated_path(executable):
+    """``sys.path`` of ``executable -I``: the interpreter's own import path (site-packages, ``.pth`` additions)."""
+    try:
+        done = subprocess.run(
+            [executable, "-I", "-c", "import json, sys; print(json.dumps(sys.path))"],
+            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+            env={k: v for k, v in os.environ.items() if k in ("PATH", "SYSTEMROOT", "LANG")},
+        )  # fmt: skip
+        path = json.loads(done.stdout) if done.returncode == 0 else None
+    except (OSError, subprocess.TimeoutExpired, ValueError):
+        path = None
+    if type(path) is not list or not all(type(p) is str for p in path):
+        return None
+    return tuple(path)
+
+
+def import_path(hide=(), secret=()):
+    """Where student code imports from: everything installed in the environment that runs the check.
+
+    The import path this interpreter has on its own (``python -I``: the
+    standard library, ``site-packages`` and what its ``.pth`` files add),
+    whether the environment lies inside the course checkout (``.venv``,
+    ``.venv-student``) or anywhere else, without:
+
+    * the checkout itself and anything in it outside the environment's own
+      folders (:func:`environment_folders`): ``solutions``, ``tests`` and the
+      course's sources are never importable by path;
+    * anything in ``secret``, and anything in ``hide`` outside the environment.
+
+    Both sandboxes give student code exactly this ``sys.path``. What it
+    finds there is then imported normally, however the import is spelled;
+    :mod:`k2l_course.grading.sandbox.guard` refuses ``k2l_course``,
+    ``solutions`` and the exercise's forbidden names on top.
+
+    Parameters
+    ----------
+    hide, secret : iterable of path
+        Folders student code should not see / must never read, besides
+        the checkout.
+
+    Returns
+    -------
+    list of str
+    """
+    root = k2l_course.checkout()
+    environment = environment_folders()
+    hidden = [os.path.realpath(h) for h in hide] + ([str(root)] if root else [])
+    secrets = [os.path.realpath(s) for s in secret]
+    path = _isolated_path(sys.executable)
+    if path is None:  # (an interpreter that cannot be run again: what of ours lies in the environment)
+        path = [p for p in sys.path if p and any(_within(os.path.realpath(p), f) for f in environment)]
+    kept = []
+    for entry in path:
+        if not entry or not os.path.isabs(entry) or entry in kept:
+            continue
+        real = os.path.realpath(entry)
+        if any(_within(real, s) for s in secrets):
+            continue
+        if any(_within(real, h) for h in hidden) and not any(_within(real, f) for f in environment):
+            continue
+        kept.append(entry)
+    return kept
+
+
+def environment_description():
+    """The environment student code imports from, as a student should read it (for missing-module errors)."""
+    return f"the Python {sys.version_info[0]}.{sys.version_info[1]} environment {sys.prefix}"
+
+
+def allowed_paths():
+    """What the sandbox's allow-list view shows read-only: the Python installation.
+
+    The environment's folders (:func:`environment_folders`), every folder of
+    its import path (:func:`import_path`), the interpreter's own folder, and
+    the ``k2l_course`` package (the server's own code; each child covers it
+    before student code runs).
+    """
+    paths = {str(k2l_course.PACKAGE), os.path.dirname(os.path.realpath(sys.executable))}
+    paths.update(environment_folders())
+    paths.update(os.path.realpath(p) for p in import_path() if os.path.exists(p))
+    root = k2l_course.checkout()
+    if root is not None:  # never the checkout (solutions, tests, .git) itself
+        paths = {p for p in paths if not _within(str(root), p)}
     return sorted(paths)
 
 
@@ -266,7 +356,8 @@ class Sandbox:
             wrapper = isolation.bwrap_command(allowed, [cgroup] if cgroup else [], str(root) if root else None)
         config = {"hide": self.hide, "secret": self.secret, "preload": self.preload, "uids": uids,
                   "namespaces": self.namespaces, "cgroup": cgroup, "allow_list": wrapper is not None,
-                  "package": str(k2l_course.PACKAGE), "allowed": allowed}  # fmt: skip
+                  "package": str(k2l_course.PACKAGE), "allowed": allowed,
+                  "import_path": import_path(self.hide, self.secret)}  # fmt: skip
         package_parent = str(k2l_course.ROOT)
         bootstrap = (
             "import sys; sys.path.insert(0, sys.argv.pop(1)); "
@@ -342,7 +433,10 @@ class Sandbox:
                     "secrets out (checked), no private /tmp or IPC")  # fmt: skip
         memory = ("one memory cgroup per run counts all it holds (memfd, shared memory, tmpfs)"
                   if self.info.get("cgroup") else "memory limited by address space only (no writable memory cgroup)")  # fmt: skip
-        return f"sandbox: {uids}; {view}; {memory}"
+        unreadable = self.info.get("unreadable")
+        imports = (f"; student code cannot read {', '.join(unreadable)} (part of the Python environment): only what "
+                   "the server imported before is importable from there (chmod -R a+rX to open it)" if unreadable else "")  # fmt: skip
+        return f"sandbox: {uids}; {view}; {memory}{imports}"
 
     @staticmethod
     def defined_functions(path):

@@ -31,12 +31,18 @@ import sys
 import traceback
 import types
 
-from k2l_course.grading.sandbox import guard, wire
+from k2l_course.grading.sandbox import environment_description, guard, wire
 from k2l_course.grading.sandbox.submission import neutralize_magics, read_units
 
 #: How a call to a function the file does not define is reported (the grader
 #: uses it to tell an exercise that was not attempted).
 UNDEFINED = "does not define a function named"
+
+#: Where student code imports from, named in a missing module's message (bound before student code runs).
+_ENVIRONMENT = environment_description()
+
+#: Folders of that environment the sandbox's user cannot read (set by the supervisor: no namespaces, closed modes).
+UNREADABLE = []
 
 #: Name the student's module gets (so ``if __name__ == "__main__":`` demo
 #: code in a ``.py`` does not run while grading).
@@ -62,6 +68,11 @@ def _send(fd, kind, payload):
 def _describe(error, filename, known=None):
     """``ExcType: message`` plus where in the student's file it happened."""
     text = "".join(traceback.format_exception_only(type(error), error)).strip()
+    if isinstance(error, ModuleNotFoundError):  # (a refusal is an ImportError, never this)
+        text += f" (it is not installed in {_ENVIRONMENT}"
+        if UNREADABLE:
+            text += f", or it is in {', '.join(UNREADABLE)}, which the sandbox's user cannot read here"
+        text += ")"
     where = [
         frame.filename[len(filename) :].lstrip(", ") + f" line {frame.lineno}" + (f" ({frame.name})" if frame.name != "<module>" else "")
         for frame in traceback.extract_tb(error.__traceback__)

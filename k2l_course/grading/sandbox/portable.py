@@ -43,7 +43,7 @@ import time
 from pathlib import Path
 
 import k2l_course
-from k2l_course.grading.sandbox import Limits, guard, wire
+from k2l_course.grading.sandbox import Limits, guard, import_path, wire
 
 #: The child's own JSON encoder, bound before student code could replace ``json.dumps``.
 _dumps = json.dumps
@@ -204,6 +204,7 @@ class PortableSandbox:
             "calls": wire.pack_outcome({"tree": tree}, blobs).hex(),
             "forbidden": dict(forbidden or {}),
             "memory_mb": int(memory_mb) if self.memory == "rlimit" else None,
+            "import_path": import_path(),
         }
         with tempfile.TemporaryDirectory(prefix="k2l-portable-") as workdir:
             copy = Path(workdir) / path.name
@@ -568,6 +569,7 @@ def child_main():
     sys.stdout.reconfigure(errors="backslashreplace", line_buffering=True)
     sys.stderr.reconfigure(errors="backslashreplace", line_buffering=True)
     sys.argv[:] = [request["name"]]
+    sys.path[:] = request["import_path"]  # the whole environment, not the checkout the bootstrap put first
     module, report = loader.load(request["path"], request["name"])
     report["refused"] = list(guard.REFUSED)
     connection.send_bytes(b"L" + _dumps(report).encode())

@@ -164,7 +164,7 @@ def environment_paths(config=None):
 
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
     paths.update((config or {}).get("allowed", ()))
-    paths.update(p for p in sys.path if p and os.path.isdir(p))
+    paths.update(p for p in (config or {}).get("import_path", ()) if os.path.isdir(p))
     paths.add(os.path.dirname(k2l_course.__file__))
     return sorted(os.path.realpath(p) for p in paths)
 
@@ -293,11 +293,7 @@ class Supervisor:
                 OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg",
                 MPLCONFIGDIR=workdir, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="-1",
             )  # fmt: skip
-            hidden = tuple(self.config.get("hide", ()))
-            sys.path[:] = [
-                p for p in sys.path
-                if p and os.path.isabs(p) and not any(p == h or p.startswith(h.rstrip("/") + "/") for h in hidden)
-            ]  # fmt: skip
+            sys.path[:] = self.config["import_path"]  # the whole environment, never the checkout
             sys.argv[:] = [name]
             sys.stdin = open(0, closefd=False)
             sys.stdout = open(1, "w", buffering=1, closefd=False, errors="backslashreplace")
@@ -309,6 +305,7 @@ class Supervisor:
             finally:
                 os._exit(71)
         try:
+            child.UNREADABLE[:] = self.config.get("unreadable", [])
             child.main(path, name, self.calls, start, 3, self.call_timeout, self.forbidden, 4,
                        self.request.get("guard_locations"))  # fmt: skip
             sys.stdout.flush()
@@ -742,9 +739,13 @@ def main(argv=None):
             info["namespaces"] = True
             info["covered"] = isolation.arrange_view(hide, environment_paths(config), uid=uids[0])
         info["exposed"] = [path for path in config.get("secret", ()) if isolation.readable_by(uids[0], path)]
+        # What student code imports from must be readable by its uid (else an installed module looks missing).
+        info["unreadable"] = [path for path in config.get("import_path", ())
+                              if os.path.isdir(path) and not isolation.readable_by(uids[0], path)]  # fmt: skip
         for uid in uids:
             isolation.kill_uid(uid, _reap)
     config["namespaces"] = info["namespaces"]
+    config["unreadable"] = info.get("unreadable", [])
     config["rundir"] = tempfile.mkdtemp(prefix="k2l-sandbox-")
     if config.get("cgroup"):  # a group of this server's own: each run's group goes inside, all removed at the end
         config["cgroup"] = os.path.join(config["cgroup"], f"k2l-sandbox-{os.urandom(6).hex()}")
