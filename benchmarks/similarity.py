@@ -81,6 +81,7 @@ def module_at(revision):
     folder = Path(tempfile.mkdtemp(prefix="k2l-similarity-before-"))
     path = folder / "similarity_before.py"
     path.write_text(source)
+    sys.path.insert(0, str(folder))  # the pool's workers import it by name
     spec = importlib.util.spec_from_file_location("similarity_before", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules["similarity_before"] = module
