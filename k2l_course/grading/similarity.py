@@ -206,9 +206,6 @@ def normalise(code):
     return "".join(out)
 
 
-_filtered = normalise
-
-
 def _pieces(code):
     """The top-level pieces of a file: each starts at a line at column 0 (a decorator joins its definition)."""
     starts = [m.start() for m in _TOP_LEVEL.finditer(code)]
@@ -249,7 +246,7 @@ def all_kgrams(code):
     """Every k-gram hash of normalised ``code`` (for the starter code)."""
     hashes = set()
     for piece in _pieces(code):
-        filtered = _filtered(piece)
+        filtered = normalise(piece)
         if len(filtered) >= K:
             hashes.update(int(h) for h in hashed_kgrams(filtered, K))
     return hashes
