@@ -147,3 +147,23 @@ def test_the_report_opens_from_disk_in_a_browser_and_requests_nothing(output):
     assert "mistake A <b>&amp;" in hints[0] + hints[1] + hints[2]  # shown as text, not markup
     assert link == "https://book.example/k2l/02-activation.html#one-spike-per-time-step"
     assert "evidence for a person to look at" in disclaimer
+
+
+def test_a_large_class_gets_one_page_with_every_non_ok_student_and_the_full_table_as_csv_beside_it(tmp_path):
+    import csv
+
+    n = 400
+    expected = records.write_class(tmp_path, n)
+    path = report.write_report(tmp_path, similarity=False)
+    html = path.read_text()
+    assert list(tmp_path.glob("*.html")) == [path]
+    assert 'href="report.csv"' in html and 'id="table-csv"' in html
+    for status, who in expected["statuses"].items():  # the students with a status other than ok, in full
+        row = re.search(rf'<tr data-status="{status}">(.*?)</tr>', html, re.S).group(1)
+        assert all(student in row for student in who)
+    rows = list(csv.DictReader((tmp_path / report.TABLE_NAME).open()))
+    assert [row["student"] for row in rows] == sorted(records.student_id(i) for i in range(n))
+    assert [float(row["total"]) for row in rows] == pytest.approx(expected["totals"], abs=0.005)
+    assert {row["status"] for row in rows} == {"ok", *expected["statuses"]}
+    assert len(html) < 200_000  # the page does not grow with a row per student
+    assert not re.search(r"<script|src=\"(?!data:)", html)  # self-contained and script-free

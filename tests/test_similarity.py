@@ -103,3 +103,82 @@ def test_the_report_shows_flagged_pairs_side_by_side_with_the_disclaimer(tmp_pat
     assert 'id="flag-table"' in html and "<mark>" in html
     pair = next(iter(made["planted"]))
     assert f"{pair[0]} &amp; {pair[1]}" in html or f"{pair[1]} &amp; {pair[0]}" in html
+
+
+# --- at scale: fingerprints kept, candidates from an inverted index -------------------------------------
+
+
+def _files(root, made, exercises=copies.EXERCISES):
+    return {e: {s: root / s / f"{e}.py" for s in made["students"]} for e in exercises}
+
+
+def _flagged(findings):
+    return {((f.a, f.b), f.exercise) for f in findings.flags}
+
+
+def test_the_inverted_index_flags_exactly_what_scoring_every_pair_flags_on_the_planted_class(tmp_path):
+    made = copies.make_class(tmp_path / "class", n_independent=40, seed=1)
+    files, store = _files(tmp_path / "class", made), tmp_path / "fingerprints.sqlite"
+    every_pair = similarity.analyse_files(files, store=store, pairs="all")
+    indexed = similarity.analyse_files(files, store=store)
+    planted = {(pair, e) for pair, exercises in made["planted"].items() for e in exercises}
+    assert _flagged(indexed) == _flagged(every_pair)
+    assert planted <= _flagged(indexed)
+    for exercise in copies.EXERCISES:
+        assert len(indexed.scores[exercise]) < len(every_pair.scores[exercise])  # fewer pairs scored (1 in 2,400 at 10,000)...
+        for pair, score in indexed.scores[exercise].items():  # ...each exactly as when every pair is scored
+            assert score == every_pair.scores[exercise][pair]
+        assert indexed.distribution[exercise] == every_pair.distribution[exercise]
+
+
+def test_fingerprints_are_reused_from_the_store_and_recomputed_when_a_file_changes(tmp_path):
+    made = copies.make_class(tmp_path / "class", n_independent=20, seed=5)
+    files = _files(tmp_path / "class", made, ["ch2_activation"])
+    store = tmp_path / "out" / "similarity" / "fingerprints.sqlite"
+    first = similarity.analyse_files(files, store=store)
+    distinct = len({path.read_bytes() for path in files["ch2_activation"].values()})
+    assert first.fingerprinted == {"ch2_activation": distinct}
+    again = similarity.analyse_files(files, store=store)
+    assert again.fingerprinted == {"ch2_activation": 0}
+    assert _flagged(again) == _flagged(first) and again.scores == first.scores
+    changed = files["ch2_activation"][made["students"][0]]
+    changed.write_text(changed.read_text() + "\n\ndef extra(x):\n    return [x * k for k in range(7)]\n")
+    after = similarity.analyse_files(files, store=store)
+    assert after.fingerprinted == {"ch2_activation": 1}
+    fresh = similarity.analyse_files(files)  # no store: everything computed afresh, same answer
+    assert after.scores == fresh.scores and _flagged(after) == _flagged(fresh)
+
+
+def test_code_shared_by_everyone_makes_no_candidate_pairs(tmp_path):
+    import random
+
+    rng = random.Random(7)
+    shared = ("\n\ndef course_helper(values, width=3):\n    out = []\n    for start in range(0, len(values), width):\n"
+              "        chunk = values[start:start + width]\n        out.append(sum(chunk) / max(1, len(chunk)))\n"
+              "    return out\n")  # fmt: skip
+    own = [copies.own_file("ch2_activation", rng) for _ in range(3 * similarity.COMMON_FILES)]
+    for name, texts in (("plain", own), ("with_helper", [text + shared for text in own])):
+        for k, text in enumerate(texts):
+            (tmp_path / name / f"s{k:03d}").mkdir(parents=True)
+            (tmp_path / name / f"s{k:03d}" / "ch2_activation.py").write_text(text)
+    found = {name: similarity.analyse_files({"ch2_activation": {f"s{k:03d}": tmp_path / name / f"s{k:03d}" /
+                                             "ch2_activation.py" for k in range(len(own))}})
+             for name in ("plain", "with_helper")}  # fmt: skip
+    helper = similarity.fingerprints(shared)
+    assert len(helper) >= 3 and all(helper <= similarity.fingerprints(t + shared) for t in own)
+    assert set(found["with_helper"].scores["ch2_activation"]) == set(found["plain"].scores["ch2_activation"])
+    assert found["with_helper"].flags == []
+
+
+def test_the_normalised_text_is_copydetects(tmp_path):
+    import random
+
+    from copydetect.utils import filter_code
+
+    rng = random.Random(11)
+    texts = [copies.own_file(e, rng) for e in copies.EXERCISES]
+    texts += ["x = f'{a!r:>{w}}' + \"\"\"doc\n\"\"\" # c\n@dec\nclass A(B):\n    def m(self): return b'\\x00'\n",
+              bytes(range(256)).decode("latin-1"), "def broken(:\n    '''unterminated\n"]  # fmt: skip
+    for text in texts:
+        for piece in similarity._pieces(text):
+            assert similarity.normalise(piece) == filter_code(piece, "x.py", language="python")[0]

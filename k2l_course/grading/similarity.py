@@ -4,9 +4,12 @@ The method is MOSS's (Schleimer, Wilkerson and Aiken, "Winnowing: local
 algorithms for document fingerprinting", SIGMOD 2003), through copydetect:
 
 1. **Normalise.** Each graded file (the one that counted for an exercise)
-   is tokenised by copydetect with pygments: every name becomes ``V`` (so
-   renamed variables match), function names ``F``, strings ``S``; comments,
-   whitespace and layout are dropped. A notebook contributes its code cells.
+   is tokenised with pygments and normalised the way copydetect's
+   ``filter_code`` does (:func:`normalise` gives the same text; it only
+   keeps one lexer and classifies each token type once, 1.5x faster): every
+   name becomes ``V`` (so renamed variables match), function names ``F``,
+   strings ``S``; comments, whitespace and layout are dropped. A notebook
+   contributes its code cells.
 2. **Function order.** The file is cut at its top-level statements
    (``def``, ``class``, decorators, any line at column 0) and each piece is
    fingerprinted on its own, so no fingerprint spans two functions and a
@@ -23,10 +26,35 @@ algorithms for document fingerprinting", SIGMOD 2003), through copydetect:
    half the class shares (the natural way to write a short function) weighs
    little, one that only these two share weighs much; code added around a
    copy (own helpers, extra checks) does not hide it.
-6. **Against the class.** Per exercise, each pair's score is set against
-   the distribution of all pairs' scores: robust z = (score - median) /
-   (1.4826 MAD, at least ``MIN_SCALE``) and the percentile. A pair is flagged
-   when z >= ``Z_FLAG`` and the score >= ``MIN_SCORE``.
+6. **Candidates, not all pairs.** An inverted index maps each fingerprint
+   to the files that hold it. Two files are candidates when they share a
+   fingerprint held by at most ``COMMON_FILES`` files; fingerprints held by
+   more (what the class writes alike, boilerplate left from the stub) make
+   no candidates, as MOSS ignores passages found in more than ``-m``
+   documents. Files with the same bytes are candidates among themselves
+   however many they are (a copy handed round). Only candidates get the
+   exact score of step 5 (over all their fingerprints, common ones
+   included), so a synthetic class of 10,000 scores about 46,000 pairs,
+   not 50 million (``benchmarks/similarity.py``). A pair that shares only
+   common fingerprints is not flagged even if it would score above
+   ``MIN_SCORE``: on the planted class of ``tests/test_similarity.py`` the
+   flags are those of scoring every pair; on the synthetic classes of
+   ``benchmarks/synthetic_class.py`` the pairs scoring every pair adds are
+   a cluster of files equal to the reference solution in everything
+   graded (the natural answer, written alike by many).
+7. **Against the class.** Per exercise, each candidate's score is set
+   against the distribution of the pairs' scores: robust z = (score -
+   median) / (1.4826 MAD, at least ``MIN_SCALE``) and the percentile. The
+   distribution is that of all pairs when a class has at most
+   ``EXACT_PAIRS`` pairs, else of a uniform random sample of
+   ``SAMPLE_PAIRS`` pairs (fixed seed, so the same report on every run). A
+   pair is flagged when z >= ``Z_FLAG`` and the score >= ``MIN_SCORE``.
+
+Fingerprints are computed once per file content: :class:`FingerprintStore`
+keeps them (before the starter code is removed) in
+``OUT/similarity/fingerprints.sqlite``, keyed by the SHA-256 of the file's
+bytes and by the method (``K``, ``WINDOW``, the normaliser's version), so a
+rerun or a class that grows fingerprints only new or changed files.
 
 The report shows the flagged pairs with the matching regions side by side
 (copydetect's ``compare_files`` on the original text). Flags are evidence
@@ -41,9 +69,11 @@ bounded reader as the sandbox's child.
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import os
 import re
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,6 +92,16 @@ MIN_SCORE = 0.8
 MIN_SCALE = 0.05
 #: Fewer fingerprints than this (after the starter code is removed): too little own code to compare.
 MIN_FINGERPRINTS = 8
+#: A fingerprint held by more files than this makes no candidate pairs (MOSS's ``-m``; 10 missed 9 of 200 planted pairs at 10,000 students).
+COMMON_FILES = 20
+#: A class with at most this many pairs per exercise has its score distribution taken over all pairs...
+EXACT_PAIRS = 200_000
+#: ...a larger one over a uniform random sample of this many pairs.
+SAMPLE_PAIRS = 200_000
+#: Seed of that sample.
+SAMPLE_SEED = 20261207
+#: Version of the normalisation and hashing (part of the fingerprint store's key: bump on any change).
+FINGERPRINT_VERSION = 1
 #: Largest file read (bytes).
 MAX_FILE_BYTES = 2 * 2**20
 #: Flagged pairs of students shown in the report (each with all its flagged exercises).
@@ -94,35 +134,83 @@ class Findings:
     """The similarity analysis of a class."""
 
     flags: list  # every flagged pair, strongest first (the first MAX_FLAGS with their regions)
-    pairs: dict  # exercise -> number of pairs compared
-    scores: dict  # exercise -> {(a, b): score} (for measurements)
+    pairs: dict  # exercise -> number of pairs of students with enough own code (all considered)
+    scores: dict  # exercise -> {(a, b): score} of the pairs scored exactly (the candidates)
     method: str
     flagged_pairs: list = field(default_factory=list)  # [((a, b), [Flag, ...])], strongest pair first
+    fingerprinted: dict = field(default_factory=dict)  # exercise -> files fingerprinted now (others: from the store)
+    distribution: dict = field(default_factory=dict)  # exercise -> (median, scale, number of pairs it is made of)
 
 
-def read_code(path):
-    """The code of a submission file as text ('' when unreadable), never executed."""
-
+def read_bytes(path):
+    """The bytes of a submission file (b'' when unreadable or larger than ``MAX_FILE_BYTES``)."""
     try:
         with open(path, "rb") as handle:
             data = handle.read(MAX_FILE_BYTES + 1)
     except OSError:
-        return ""
-    if len(data) > MAX_FILE_BYTES:
-        return ""
+        return b""
+    return b"" if len(data) > MAX_FILE_BYTES else data
+
+
+def code_of(name, data):
+    """The code in a submission file's bytes (a notebook's code cells), as text; never executed."""
     text = data.decode("utf-8", errors="replace")
     try:
-        units = read_units(str(path), text)
+        units = read_units(str(name), text)
     except (ValueError, RecursionError, MemoryError):
         return ""
     return "\n".join(unit.source for unit in units)
 
 
-def _filtered(code):
-    from copydetect.utils import filter_code
+def read_code(path):
+    """The code of a submission file as text ('' when unreadable), never executed."""
+    data = read_bytes(path)
+    return code_of(path, data) if data else ""
 
-    filtered, _ = filter_code(code, "x.py", language="python")
-    return filtered
+
+@functools.lru_cache(maxsize=None)
+def _lexer():
+    from pygments import lexers
+
+    return lexers.get_lexer_by_name("python")
+
+
+@functools.lru_cache(maxsize=None)
+def _kind(ttype):
+    """What copydetect's ``filter_code`` writes for a token type: a letter, '' (dropped), None (the text), or "string"."""
+    from pygments import token
+
+    if ttype in {token.Name, token.Name.Variable, token.Name.Attribute}:
+        return "V"
+    if ttype in token.Name.Function:
+        return "F"
+    if ttype in token.Name.Class:
+        return "O"
+    if ttype == token.Comment.Preproc or ttype == token.Comment.Hashbang:
+        return "P"
+    if ttype in token.Text or ttype in token.Comment:
+        return ""
+    if ttype in token.Literal.String:
+        return "string"
+    return None
+
+
+def normalise(code):
+    """``code`` normalised as copydetect's ``filter_code(code, language="python")`` does (its first result).
+
+    The same text, token by token; one lexer is kept and each token type is
+    classified once instead of on every token.
+    """
+    out = []
+    for ttype, text in _lexer().get_tokens(code):
+        kind = _kind(ttype)
+        if kind is None:
+            out.append(text)
+        elif kind == "string":
+            out.append('"' if text in ("'", '"') else "S")
+        else:
+            out.append(kind)
+    return "".join(out)
 
 
 def _pieces(code):
@@ -165,24 +253,30 @@ def all_kgrams(code):
     """Every k-gram hash of normalised ``code`` (for the starter code)."""
     hashes = set()
     for piece in _pieces(code):
-        filtered = _filtered(piece)
+        filtered = normalise(piece)
         if len(filtered) >= K:
             hashes.update(int(h) for h in hashed_kgrams(filtered, K))
     return hashes
 
 
-def fingerprints(code, boilerplate=frozenset()):
-    """The winnowed fingerprints of ``code``, order-independent, starter code removed."""
+def raw_fingerprints(code):
+    """The winnowed fingerprints of ``code``, order-independent, as a sorted int64 array (starter code kept)."""
+    import numpy as np
     from copydetect.utils import winnow
 
-    prints = set()
+    found = [np.zeros(0, dtype=np.int64)]
     for piece in _pieces(code):
-        filtered = _filtered(piece)
+        filtered = normalise(piece)
         if len(filtered) < K:
             continue
         hashes, _ = winnow(hashed_kgrams(filtered, K), WINDOW)
-        prints.update(int(h) for h in hashes)
-    return prints - boilerplate
+        found.append(np.asarray(hashes, dtype=np.int64))
+    return np.unique(np.concatenate(found))
+
+
+def fingerprints(code, boilerplate=frozenset()):
+    """The winnowed fingerprints of ``code``, order-independent, starter code removed."""
+    return {int(h) for h in raw_fingerprints(code).tolist()} - boilerplate
 
 
 def starter_code(exercise):
@@ -205,44 +299,6 @@ def _starter_copydetect_hashes(starter):
     from copydetect.detector import CodeFingerprint
 
     return frozenset(CodeFingerprint("starter.py", K, 1, fp=io.StringIO(starter)).hashes) if starter else frozenset()
-
-
-def scores(prints):
-    """Pairwise weighted containment of fingerprint sets (see the module's step 5).
-
-    Parameters
-    ----------
-    prints : dict
-        student -> set of fingerprints.
-
-    Returns
-    -------
-    dict
-        ``(a, b) -> score`` for a < b, every pair of students given.
-    """
-    import numpy as np
-    from scipy import sparse
-
-    students = sorted(prints)
-    index, rows, cols = {}, [], []
-    for r, student in enumerate(students):
-        for h in prints[student]:
-            cols.append(index.setdefault(h, len(index)))
-            rows.append(r)
-    n = len(students)
-    if n < 2:
-        return {}
-    matrix = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, max(1, len(index))))
-    df = np.asarray(matrix.sum(axis=0)).ravel()
-    idf = np.log((n + 1) / (df + 1)) + 1e-9
-    weighted = matrix.multiply(idf[None, :]).tocsr()
-    mass = np.asarray(weighted.multiply(weighted).sum(axis=1)).ravel()
-    dots = (weighted @ weighted.T).toarray()
-    rows, cols = np.triu_indices(n, k=1)
-    smaller = np.minimum(mass[rows], mass[cols])
-    values = np.divide(dots[rows, cols], smaller, out=np.zeros(len(rows)), where=smaller > 0)
-    values = np.clip(np.round(values, 9), 0.0, 1.0)  # identical sets give exactly 1 (ties rank as ties)
-    return {(students[i], students[j]): float(v) for i, j, v in zip(rows.tolist(), cols.tolist(), values.tolist())}
 
 
 def robust_z(values):
@@ -283,56 +339,265 @@ def side_by_side(code_a, code_b, starter):
     return _regions(code_a, slices_a), _regions(code_b, slices_b)
 
 
-def _file_fingerprints(job):
-    path, boilerplate = job
-    return fingerprints(read_code(path), boilerplate)
+def method_key():
+    """What the stored fingerprints depend on (the store's key besides the file's digest)."""
+    import copydetect
+    import pygments
+
+    return (f"v{FINGERPRINT_VERSION} k{K} w{WINDOW} pygments {pygments.__version__} "
+            f"copydetect {getattr(copydetect, '__version__', '?')}")  # fmt: skip
 
 
-def _map(function, jobs):
+def file_digest(name, data):
+    """The store's key of a file: SHA-256 of its kind (``.py`` / ``.ipynb``) and bytes."""
+    return hashlib.sha256(Path(str(name)).suffix.lower().encode() + b"\0" + data).hexdigest()
+
+
+class FingerprintStore:
+    """Fingerprints of file contents, kept between runs (``OUT/similarity/fingerprints.sqlite``).
+
+    Parameters
+    ----------
+    path : path-like
+        The SQLite file (created with its folder when missing).
+
+    Notes
+    -----
+    A row is ``(method, digest, fingerprints)``: the fingerprints (before the
+    starter code is removed, int64 little-endian) of the file whose bytes
+    have that SHA-256, by the method :func:`method_key` names. A changed file
+    has another digest, so it is fingerprinted again; another method never
+    reads this one's rows. An unreadable store is replaced, never trusted.
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.method = method_key()
+        try:
+            self._connection = self._open()
+        except sqlite3.DatabaseError:
+            self.path.unlink(missing_ok=True)
+            self._connection = self._open()
+
+    def _open(self):
+        connection = sqlite3.connect(str(self.path))
+        connection.execute("CREATE TABLE IF NOT EXISTS prints (method TEXT, digest TEXT, data BLOB, "
+                           "PRIMARY KEY (method, digest))")  # fmt: skip
+        connection.commit()
+        return connection
+
+    def get(self, digests):
+        """``{digest: int64 array}`` of the given digests held by the store."""
+        import numpy as np
+
+        wanted, found = set(digests), {}
+        rows = self._connection.execute("SELECT digest, data FROM prints WHERE method = ?", (self.method,))
+        for digest, data in rows:
+            if digest in wanted and isinstance(data, bytes) and len(data) % 8 == 0:
+                found[digest] = np.frombuffer(data, dtype="<i8").astype(np.int64)
+        return found
+
+    def put(self, prints):
+        """Keep ``{digest: int64 array}``."""
+        import numpy as np
+
+        self._connection.executemany(
+            "INSERT OR REPLACE INTO prints VALUES (?, ?, ?)",
+            [(self.method, d, np.asarray(p, dtype="<i8").tobytes()) for d, p in prints.items()],
+        )
+        self._connection.commit()
+
+    def close(self):
+        self._connection.close()
+
+
+def _fingerprint_job(job):
+    name, data = job
+    return raw_fingerprints(code_of(name, data)) if data else raw_fingerprints("")
+
+
+def _map(function, jobs, progress=None):
     """``[function(job) ...]``, on every core when there are many jobs (tokenising is the slow part)."""
     workers = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1, 8)
     if workers < 2 or len(jobs) < 64:
-        return [function(job) for job in jobs]
+        results = []
+        for job in jobs:
+            results.append(function(job))
+            if progress is not None:
+                progress.update(1)
+        return results
     import multiprocessing
 
+    results = []
     with multiprocessing.get_context("spawn").Pool(workers) as pool:  # no fork of a grader that holds TensorFlow
-        return pool.map(function, jobs, chunksize=16)
+        for result in pool.imap(function, jobs, chunksize=32):
+            results.append(result)
+            if progress is not None:
+                progress.update(1)
+    return results
 
 
-def analyse_files(files, progress=False):
+class _Class:
+    """The fingerprints of one exercise's files as an IDF-weighted sparse matrix (students x fingerprints)."""
+
+    def __init__(self, students, prints):
+        import numpy as np
+        from scipy import sparse
+
+        self.students = students
+        n = len(students)
+        lengths = np.array([len(p) for p in prints], dtype=np.int64)
+        values = np.concatenate(prints) if prints else np.zeros(0, dtype=np.int64)
+        self.hashes, columns = np.unique(values, return_inverse=True)
+        rows = np.repeat(np.arange(n), lengths)
+        self.binary = sparse.csr_matrix((np.ones(len(rows)), (rows, columns)), shape=(n, max(1, len(self.hashes))))
+        self.binary.sort_indices()
+        self.df = np.asarray(self.binary.sum(axis=0)).ravel()
+        idf = np.log((n + 1) / (self.df + 1)) + 1e-9
+        self.weighted = self.binary.multiply(idf[None, :]).tocsr()
+        self.mass = np.asarray(self.weighted.multiply(self.weighted).sum(axis=1)).ravel()
+
+    def scores(self, i, j, chunk=20000):
+        """Weighted containment (step 5) of the pairs ``(i[k], j[k])`` of rows."""
+        import numpy as np
+
+        out = np.zeros(len(i))
+        for start in range(0, len(i), chunk):
+            a, b = i[start : start + chunk], j[start : start + chunk]
+            dots = np.asarray(self.weighted[a].multiply(self.weighted[b]).sum(axis=1)).ravel()
+            smaller = np.minimum(self.mass[a], self.mass[b])
+            out[start : start + chunk] = np.divide(dots, smaller, out=np.zeros(len(a)), where=smaller > 0)
+        return np.clip(np.round(out, 9), 0.0, 1.0)  # identical sets give exactly 1 (ties rank as ties)
+
+    def all_pairs(self):
+        import numpy as np
+
+        return np.triu_indices(len(self.students), k=1)
+
+    def candidates(self, common_files=COMMON_FILES, groups=()):
+        """The pairs ``(i, j)``, i < j, that share a fingerprint held by 2 to ``common_files`` files.
+
+        ``groups``: lists of rows that are candidates among themselves whatever their fingerprints
+        (the files with the same bytes: a copy handed round more than ``common_files`` times).
+        """
+        import numpy as np
+        from scipy import sparse
+
+        rare = np.flatnonzero((self.df >= 2) & (self.df <= common_files))
+        index = self.binary[:, rare].tocsc()  # the inverted index: fingerprint -> files
+        shared = sparse.triu(index @ index.T, k=1).tocoo()
+        rows, cols = [shared.row.astype(np.int64)], [shared.col.astype(np.int64)]
+        for group in groups:
+            if len(group) > 1:
+                i, j = np.triu_indices(len(group), k=1)
+                rows.append(np.asarray(group, dtype=np.int64)[i])
+                cols.append(np.asarray(group, dtype=np.int64)[j])
+        pairs = np.unique(np.stack([np.concatenate(rows), np.concatenate(cols)]), axis=1)
+        return pairs[0], pairs[1]
+
+    def distribution(self, rng_seed=SAMPLE_SEED):
+        """The scores the candidates are set against: all pairs', or a uniform sample's (step 7)."""
+        import numpy as np
+
+        n = len(self.students)
+        if n * (n - 1) // 2 <= EXACT_PAIRS:
+            i, j = self.all_pairs()
+        else:
+            rng = np.random.default_rng(rng_seed)
+            i = rng.integers(0, n, SAMPLE_PAIRS)
+            j = (i + rng.integers(1, n, SAMPLE_PAIRS)) % n  # uniform over the other students
+        return self.scores(i, j)
+
+
+def analyse_files(files, store=None, progress=False, pairs="index", common_files=COMMON_FILES):
     """Score and flag the pairs of a class.
 
     Parameters
     ----------
     files : dict
         exercise -> {student: path of the file that counted}.
+    store : path-like or FingerprintStore, optional
+        Where fingerprints are kept between runs (``OUT/similarity/fingerprints.sqlite``); none: computed afresh.
+    progress : bool
+        Show a progress bar while fingerprinting.
+    pairs : {"index", "all"}
+        Score the candidates of the inverted index (step 6), or every pair (as before it, for comparisons).
+    common_files : int
+        A fingerprint held by more files makes no candidates.
 
     Returns
     -------
     Findings
     """
     import numpy as np
+    from tqdm import tqdm
 
-    flags, pairs, all_scores = [], {}, {}
-    for exercise, by_student in files.items():
-        boilerplate = starter_boilerplate(exercise)
-        students = list(by_student)
-        found = _map(_file_fingerprints, [(by_student[s], boilerplate) for s in students])
-        prints = {s: p for s, p in zip(students, found) if len(p) >= MIN_FINGERPRINTS}
-        exercise_scores = scores(prints)
-        all_scores[exercise] = exercise_scores
-        pairs[exercise] = len(exercise_scores)
-        if len(exercise_scores) < 3:
-            continue
-        values = np.fromiter(exercise_scores.values(), dtype=float)
-        median, scale = robust_z(values)
-        ordered = np.sort(values)
-        for (a, b), score in exercise_scores.items():
-            z = (score - median) / scale
-            if z >= Z_FLAG and score >= MIN_SCORE:
-                percentile = float(np.searchsorted(ordered, score, side="right") / len(ordered) * 100)
-                flags.append(Flag(a, b, exercise, score, z, percentile, median,
-                                  Path(by_student[a]).name, Path(by_student[b]).name))  # fmt: skip
+    if pairs not in ("index", "all"):
+        raise ValueError(f"pairs must be 'index' or 'all', not {pairs!r}")
+    owned = store is not None and not isinstance(store, FingerprintStore)
+    if owned:
+        store = FingerprintStore(store)
+    flags, n_pairs, all_scores, fingerprinted, distributions = [], {}, {}, {}, {}
+    try:
+        for exercise, by_student in files.items():
+            boilerplate = np.array(sorted(starter_boilerplate(exercise)), dtype=np.int64)
+            students = list(by_student)
+            contents = {}
+            digests = []
+            for student in students:
+                data = read_bytes(by_student[student])
+                digest = file_digest(by_student[student], data)
+                contents.setdefault(digest, (str(by_student[student]), data))
+                digests.append(digest)
+            known = store.get(contents) if store is not None else {}
+            missing = [d for d in contents if d not in known]
+            bar = tqdm(total=len(missing), desc=f"fingerprints {exercise}", unit="file", disable=not progress or not missing,
+                       leave=False)  # fmt: skip
+            with bar:
+                computed = dict(zip(missing, _map(_fingerprint_job, [contents[d] for d in missing], bar)))
+            if store is not None and computed:
+                store.put(computed)
+            fingerprinted[exercise] = len(computed)
+            known.update(computed)
+            kept, prints = [], []
+            digest_of = dict(zip(students, digests))
+            for student, digest in zip(students, digests):
+                own = np.setdiff1d(known[digest], boilerplate, assume_unique=True)
+                if len(own) >= MIN_FINGERPRINTS:
+                    kept.append(student)
+                    prints.append(own)
+            n = len(kept)
+            n_pairs[exercise] = n * (n - 1) // 2
+            all_scores[exercise] = {}
+            if n_pairs[exercise] < 3:
+                continue
+            matrix = _Class(kept, prints)
+            if pairs == "all":
+                i, j = matrix.all_pairs()
+            else:
+                same = {}
+                for row, student in enumerate(kept):
+                    same.setdefault(digest_of[student], []).append(row)
+                i, j = matrix.candidates(common_files, [g for g in same.values() if len(g) > 1])
+            values = matrix.scores(i, j)
+            all_scores[exercise] = {(kept[a], kept[b]): float(v) for a, b, v in zip(i.tolist(), j.tolist(), values.tolist())}
+            reference = values if pairs == "all" else matrix.distribution()
+            median, scale = robust_z(reference)
+            distributions[exercise] = (median, scale, len(reference))
+            ordered = np.sort(reference)
+            for a, b, score in zip(i.tolist(), j.tolist(), values.tolist()):
+                z = (score - median) / scale
+                if z >= Z_FLAG and score >= MIN_SCORE:
+                    percentile = float(np.searchsorted(ordered, score, side="right") / len(ordered) * 100)
+                    flags.append(Flag(kept[a], kept[b], exercise, score, z, percentile, median,
+                                      Path(by_student[kept[a]]).name, Path(by_student[kept[b]]).name))  # fmt: skip
+    finally:
+        if owned:
+            store.close()
+    for flag in flags:  # each pair in name order, as the flags and the planted truth name it
+        if flag.b < flag.a:
+            flag.a, flag.b, flag.file_a, flag.file_b = flag.b, flag.a, flag.file_b, flag.file_a
     flags.sort(key=lambda f: (-f.z, f.exercise, f.a, f.b))
     by_pair = {}
     for flag in flags:
@@ -347,16 +612,21 @@ def analyse_files(files, progress=False):
         except Exception:  # the view is a convenience; the flag stands without it
             flag.regions_a = [(read_code(files_of[flag.a])[:MAX_SHOWN_CHARS], False)]
             flag.regions_b = [(read_code(files_of[flag.b])[:MAX_SHOWN_CHARS], False)]
+    scored = sum(len(s) for s in all_scores.values())
+    sampled = any(size != n_pairs[e] for e, (_, _, size) in distributions.items())
     method = (
-        f"Compared {sum(pairs.values())} pairs of graded files (per exercise) with copydetect's winnowing "
-        f"(MOSS's method; k = {K} normalised characters, window {WINDOW}) after removing the starter code and "
-        f"normalising names, comments, layout and function order; a score is the IDF-weighted share of the smaller "
-        f"file's fingerprints found in the other. "
-        f"A pair is flagged when its robust z-score against the class (median, 1.4826 MAD) is at least "
-        f"{Z_FLAG:g} and its similarity at least {MIN_SCORE:g}."
+        f"Scored {scored} of {sum(n_pairs.values())} pairs of graded files (per exercise) with copydetect's "
+        f"winnowing (MOSS's method; k = {K} normalised characters, window {WINDOW}) after removing the starter code "
+        f"and normalising names, comments, layout and function order; a score is the IDF-weighted share of the "
+        f"smaller file's fingerprints found in the other. "
+        + ("Every pair was scored. " if pairs == "all" else
+           f"The pairs scored are those sharing a fingerprint that at most {common_files} files hold (code most of "
+           f"the class writes alike makes no candidates, as in MOSS). ")
+        + f"A pair is flagged when its robust z-score against the class (median, 1.4826 MAD"
+        + (f" of a uniform sample of {SAMPLE_PAIRS} pairs" if sampled else " of all pairs")
+        + f") is at least {Z_FLAG:g} and its similarity at least {MIN_SCORE:g}."
     )
-    return Findings(flags, pairs, all_scores, method, flagged_pairs)
-
+    return Findings(flags, n_pairs, all_scores, method, flagged_pairs, fingerprinted, distributions)
 
 def graded_files(records, submissions):
     """exercise -> {student: path} of the files that counted, from the records."""
@@ -393,6 +663,6 @@ def _folder_name(record):
     return record["student"]
 
 
-def analyse(records, submissions):
-    """The similarity findings of a graded class (see :func:`analyse_files`)."""
-    return analyse_files(graded_files(records, submissions))
+def analyse(records, submissions, store=None, progress=False):
+    """The similarity findings of a graded class (see :func:`analyse_files`; ``store``: where fingerprints are kept)."""
+    return analyse_files(graded_files(records, submissions), store=store, progress=progress)
