@@ -1,11 +1,13 @@
 """What a batch grades: the students of a submissions folder, the graded items and their cases.
 
-Shared by every part of ``k2l grade`` (:mod:`k2l_course.grading.grade`).
+Shared by every way of running ``k2l grade`` (:mod:`k2l_course.grading.grade`
+on this machine, :mod:`k2l_course.grading.cluster` on Dask workers).
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import inspect
 import json
 import os
@@ -22,6 +24,8 @@ SUFFIXES = planning.SUFFIXES
 RECORD_VERSION = 2
 #: ``--seed public``: the public cases (what ``k2l check`` uses).
 PUBLIC = "public"
+#: Where the course's graded items come from (``module:function``, called with ``hidden_dir=``).
+COURSE_CHECKS = "k2l_course.exercises.checks:items"
 
 class GradingError(Exception):
     """A problem with the grader's inputs (reported, non-zero exit)."""
@@ -125,6 +129,7 @@ class Assignment:
     items: list
     signature: str  # of the checks' code and declarations
     all_exercises: list = None  # every exercise id, even one without items
+    source: object = None  # a ChecksSource: how a grading worker loads the same items
 
     @property
     def exercises(self):
@@ -169,7 +174,7 @@ class Assignment:
             for blob in blobs:
                 digest.update(blob)
         return Cases(seed, by_item, digest.hexdigest())
-def load_assignment(items, exercises=None):
+def load_assignment(items, exercises=None, source=None):
     """The graded items, checked, with a signature of the checks.
 
     Parameters
@@ -178,6 +183,8 @@ def load_assignment(items, exercises=None):
         From :func:`k2l_course.exercises.checks.items`.
     exercises : list of str, optional
         All exercise ids (even those without items); default: those of items.
+    source : ChecksSource, optional
+        How another machine loads the same items (needed by ``--cluster``).
 
     Raises
     ------
@@ -203,12 +210,65 @@ def load_assignment(items, exercises=None):
             digest.update(Path(path).read_bytes())
         except OSError:
             pass
-    return Assignment(list(items), digest.hexdigest(), list(exercises) if exercises else None)
+    return Assignment(list(items), digest.hexdigest(), list(exercises) if exercises else None, source)
 
 
 def new_seed():
     """A random seed for a batch's cases (unguessable: :mod:`secrets`)."""
     return secrets.randbits(48)
+
+
+@dataclass(frozen=True)
+class ChecksSource:
+    """How a grading worker loads the batch's items: a loader and the hidden checks' files.
+
+    The hidden checks travel as data (``{file name: bytes}``), so a worker
+    needs no shared file system; it writes them into a folder of its own
+    (kept from student code) and calls ``loader(hidden_dir=that folder)``.
+
+    Attributes
+    ----------
+    loader : str
+        ``"module:function"`` returning the items (default: the course's checks).
+    exercises : tuple of str
+        Every exercise id.
+    hidden : tuple of (bytes, bytes)
+        The hidden checks' ``.py`` files: (file name, content), or empty.
+    """
+
+    loader: str = COURSE_CHECKS
+    exercises: tuple = ()
+    hidden: tuple = ()
+
+    @classmethod
+    def of(cls, hidden_dir=None, loader=COURSE_CHECKS, exercises=None):
+        """The source of ``loader``'s items with the hidden checks of ``hidden_dir`` (read now, size-bounded)."""
+        files, total = [], 0
+        if hidden_dir is not None:
+            for path in sorted(Path(hidden_dir).iterdir(), key=lambda p: os.fsencode(p.name)):
+                if path.is_file() and path.suffix == ".py":
+                    content = path.read_bytes()
+                    total += len(content)
+                    if total > HIDDEN_CHECKS_BYTES:
+                        raise GradingError(f"--hidden-checks holds more than {HIDDEN_CHECKS_BYTES >> 20} MB of checks")
+                    files.append((os.fsencode(path.name), content))
+        exercises = tuple(exercises) if exercises is not None else tuple(checks.EXERCISES)
+        return cls(loader, exercises, tuple(files))
+
+    def load(self, folder):
+        """The :class:`Assignment` these checks give, the hidden ones written into ``folder`` (an empty folder)."""
+        hidden_dir = None
+        if self.hidden:
+            hidden_dir = Path(folder)
+            for name, content in self.hidden:
+                (hidden_dir / os.fsdecode(name)).write_bytes(content)
+        module, _, function = self.loader.partition(":")
+        items = getattr(importlib.import_module(module), function)(hidden_dir=hidden_dir)
+        return load_assignment(items, list(self.exercises), self)
+
+
+#: Largest total size of the hidden checks sent to grading workers.
+HIDDEN_CHECKS_BYTES = 4 * 2**20
 
 
 def load_checks(hidden_dir=None):

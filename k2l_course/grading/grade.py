@@ -4,6 +4,7 @@
 
     k2l grade SUBMISSIONS_DIR --out OUT_DIR [--jobs N] [--timeout S] [--seed N|public]
               [--memory MB] [--call-timeout S] [--hidden-checks DIR] [--only ID...]
+              [--cluster ADDRESS]
 
 Submissions
     Each entry of ``SUBMISSIONS_DIR`` is one student: a folder (the student
@@ -26,12 +27,15 @@ Grading
     each student's whole budget, whatever number of files they submit.
 
 Where
-    The students are graded on this machine, ``--jobs`` at once, in one
-    sandbox (:class:`LocalExecutor`). What a batch is (:class:`Batch`), the
-    students and checks (:mod:`k2l_course.grading.assignment`), a student's
-    grading (:mod:`k2l_course.grading.records`) and the output formats
-    (:mod:`k2l_course.grading.outputs`) are apart from the executor, so
-    another executor shares all of them.
+    By default the students are graded on this machine, ``--jobs`` at once,
+    in one sandbox. ``--cluster ADDRESS`` sends them to the Dask scheduler
+    at ``ADDRESS`` instead (:mod:`k2l_course.grading.cluster`): each worker
+    grades in a sandbox of its own and everything is written here, exactly
+    as on one machine. The two differ only in the executor; what a batch is
+    (:class:`Batch`), the students and checks
+    (:mod:`k2l_course.grading.assignment`), a student's grading
+    (:mod:`k2l_course.grading.records`) and the output formats
+    (:mod:`k2l_course.grading.outputs`) are shared.
 
 Containment
     Nothing a student submits, names or returns stops the batch: any failure
@@ -75,7 +79,7 @@ from pathlib import Path
 from k2l_course.files import write_atomic
 from k2l_course.grading import planning, runner
 from k2l_course.grading.assignment import (  # noqa: F401 (the names callers know from this module)
-    PUBLIC, RECORD_VERSION, SUFFIXES, Assignment, Cases, GradingError, Student, find_students,
+    PUBLIC, RECORD_VERSION, SUFFIXES, Assignment, Cases, ChecksSource, GradingError, Student, find_students,
     load_assignment, load_checks, new_seed,
 )  # fmt: skip
 from k2l_course.grading.outputs import (  # noqa: F401
@@ -105,7 +109,7 @@ class Batch:
         Drawn from the batch's seed.
     limits : Limits
     jobs : int
-        Submissions graded at once.
+        Submissions graded at once (on this machine; a cluster's workers have their own threads).
     hidden_dir : Path or None
         The hidden checks' folder.
     only : list of str or None
@@ -161,14 +165,14 @@ class Batch:
 
 
 def grade(submissions_dir, out_dir, assignment, *, seed=None, jobs=1, limits=None, hidden_dir=None, progress=True,
-          sandbox_options=None, sandbox_class=Sandbox, on_sandbox=None, only=None):  # fmt: skip
+          sandbox_options=None, sandbox_class=Sandbox, on_sandbox=None, only=None, cluster=None):  # fmt: skip
     """Grade every student of ``submissions_dir`` into ``out_dir``.
 
     Parameters
     ----------
     submissions_dir, out_dir : path-like
     assignment : Assignment
-        From :func:`load_assignment`.
+        From :func:`load_assignment` (with a ``source`` for ``cluster``).
     seed : int or "public", optional
         The cases' seed. Default: the one in ``out_dir/grading.json`` (a
         rerun), else a new random one.
@@ -189,6 +193,9 @@ def grade(submissions_dir, out_dir, assignment, *, seed=None, jobs=1, limits=Non
     only : list of str, optional
         Regrade just these students (even if their files did not change);
         every other student's saved files are left exactly as they are.
+    cluster : str, optional
+        Address of a Dask scheduler: grade on its workers
+        (:class:`k2l_course.grading.cluster.ClusterExecutor`) instead of here.
 
     Returns
     -------
@@ -227,7 +234,12 @@ def grade(submissions_dir, out_dir, assignment, *, seed=None, jobs=1, limits=Non
         write_atomic(out_dir / "grading.json", json.dumps(batch_metadata(cases, limits), indent=1) + "\n")
         batch = Batch(submissions_dir, out_dir, assignment, cases, limits, max(1, int(jobs)),
                       Path(hidden_dir) if hidden_dir else None, only, progress)  # fmt: skip
-        executor = LocalExecutor(batch, sandbox_class, sandbox_options, on_sandbox)
+        if cluster is None:
+            executor = LocalExecutor(batch, sandbox_class, sandbox_options, on_sandbox)
+        else:
+            from k2l_course.grading.cluster import ClusterExecutor  # (Dask is imported only for --cluster)
+
+            executor = ClusterExecutor(batch, cluster)
         summary = run_batch(batch, students, executor)
         summary.skipped = skipped
         return summary
@@ -243,7 +255,7 @@ def run_batch(batch, students, executor):
     batch : Batch
     students : list of Student
         The whole class (those already graded are kept: :meth:`Batch.to_grade`).
-    executor : LocalExecutor
+    executor : LocalExecutor or k2l_course.grading.cluster.ClusterExecutor
         What grades: a context manager whose ``grade(students)`` yields
         ``(student, record, failure)`` as students finish (a ``failure``
         is contained as that student's ``grader-error``) and raises when
@@ -423,6 +435,9 @@ def add_arguments(parser):
     parser.add_argument("--hidden-checks", metavar="DIR", help="folder of extra checks students never receive")
     parser.add_argument("--only", nargs="+", metavar="ID",
                         help="regrade only these students in an existing --out (with its seed); others stay untouched")  # fmt: skip
+    parser.add_argument("--cluster", metavar="ADDRESS",
+                        help="grade on the workers of the Dask scheduler at ADDRESS (e.g. tcp://host:8786) instead of "
+                             "here; everything is still written into OUT_DIR")  # fmt: skip
 
 
 def _validate(args):
@@ -460,13 +475,15 @@ def run(args):
     try:
         _validate(args)
         items, exercises = load_checks(args.hidden_checks)
-        assignment = load_assignment(items, list(exercises))
+        cluster = getattr(args, "cluster", None)
+        source = ChecksSource.of(args.hidden_checks, exercises=exercises) if cluster else None
+        assignment = load_assignment(items, list(exercises), source)
         limits = Limits(timeout=args.timeout, memory_mb=args.memory, call_timeout=args.call_timeout)
         if args.only:
             _require_output(args.out)
         seed = _seed(args.seed) if getattr(args, "seed", None) is not None else None
         summary = grade(args.submissions, args.out, assignment, seed=seed, jobs=args.jobs, limits=limits,
-                        hidden_dir=args.hidden_checks, only=args.only)  # fmt: skip
+                        hidden_dir=args.hidden_checks, only=args.only, cluster=cluster)  # fmt: skip
     except GradingError as error:
         print(planning.safe_text(f"k2l grade: {error}"), file=sys.stderr)
         return 2

@@ -1,7 +1,7 @@
 """What ``k2l grade`` writes into ``OUT_DIR``: the gradebook, each student's feedback, Gradescope results and record.
 
-One place for each format, whatever graded the students
-(:mod:`k2l_course.grading.grade`): the records come in, the
+One place for each format, whatever graded the students (this machine or a
+Dask cluster: :mod:`k2l_course.grading.grade`): the records come in, the
 files go out. The layout of ``OUT_DIR`` is described in
 :mod:`k2l_course.grading.grade`.
 """

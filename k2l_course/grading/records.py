@@ -5,8 +5,9 @@ A student's grading has two halves. :func:`prepare` reads the submission
 and fixes the record's head, including the :func:`fingerprint` a rerun
 compares. :func:`execute` runs the files that count in a sandbox and judges
 them. On one machine both happen in the same thread
-(:func:`grade_student`); the split lets another executor run the second
-half elsewhere.
+(:func:`grade_student`); with ``k2l grade --cluster`` the first happens on
+the instructor's machine and the second on a Dask worker, which receives
+the files' contents with the task (:mod:`k2l_course.grading.cluster`).
 """
 
 from __future__ import annotations
