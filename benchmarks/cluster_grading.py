@@ -53,7 +53,8 @@ def start_cluster(place, workers):
     log = open(place / "cluster.log", "ab")
     processes = [subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
                                    "--no-dashboard", "--scheduler-file", str(file)],
-                                  stdout=log, stderr=log, start_new_session=True)]  # fmt: skip
+                                  stdout=log, stderr=log, start_new_session=True,
+                                  env=dict(os.environ, TMPDIR=str(place)))]  # fmt: skip
     while not file.exists():
         time.sleep(0.1)
     time.sleep(0.2)

@@ -52,7 +52,8 @@ class Cluster:
         self.file = self.place / "scheduler.json"
         self.processes = []
         self.scheduler = self._start([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
-                                      "--no-dashboard", "--scheduler-file", str(self.file)], "scheduler")  # fmt: skip
+                                      "--no-dashboard", "--scheduler-file", str(self.file)], "scheduler",
+                                     dict(os.environ, TMPDIR=str(self.place)))  # fmt: skip
         self.address = self._address()
 
     def _start(self, command, name, env=None):
@@ -98,7 +99,7 @@ class Cluster:
 
 def started(worker):
     """How many students ``worker`` has started (its staging folders are numbered)."""
-    numbers = [int(path.name.split("-", 1)[0]) for path in worker.tmp.glob("k2l-grade-worker-*/[0-9]*-*")]
+    numbers = [int(path.name.split("-", 1)[0]) for path in worker.tmp.glob("**/k2l-grade-worker-*/[0-9]*-*")]
     return max(numbers, default=0)
 
 

@@ -34,6 +34,7 @@ k2l does, so ``k2l grade`` without ``--cluster`` never imports it.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import os
@@ -42,6 +43,7 @@ import shutil
 import sys
 import tempfile
 import threading
+from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,8 +163,8 @@ def pack(work, assignment, cases, limits):
 class GradingPlugin(WorkerPlugin):
     """A worker's grading state: its folder, its sandbox (started at its first student) and the checks.
 
-    Everything lives in one private folder of the worker (``mkdtemp``:
-    mode 0700), secret to student code: the students' files while they are
+    Everything lives in one private folder of the worker (``mkdtemp`` in
+    the worker's local directory: mode 0700), secret to student code: the students' files while they are
     graded, and the hidden checks.
     """
 
@@ -174,7 +176,8 @@ class GradingPlugin(WorkerPlugin):
         self.lock = threading.Lock()
         self.count = 0
         self.threads = max(1, int(getattr(worker.state, "nthreads", 1) if hasattr(worker, "state") else 1))
-        self.folder = Path(tempfile.mkdtemp(prefix="k2l-grade-worker-"))
+        # (in the worker's own scratch space, which Dask clears when a worker killed with it restarts)
+        self.folder = Path(tempfile.mkdtemp(prefix="k2l-grade-worker-", dir=getattr(worker, "local_directory", None)))
 
     def teardown(self, worker):
         with self.lock:
@@ -351,24 +354,35 @@ class ClusterExecutor:
         yield from send()
         for future in completed:
             student, work = futures.pop(future)
-            if future.status == "finished":
-                record, line, address = future.result()
+            try:
+                if future.status == "cancelled" or self.client.status != "running":
+                    raise self._gone()
+                if future.status == "finished":
+                    record, line, address = future.result()
+                    error = None
+                else:
+                    error = future.exception()
+            except ClusterError:
+                raise
+            except (OSError, CancelledError, asyncio.CancelledError) as lost:  # (the scheduler went away while the result was fetched)
+                raise self._gone() from lost
+            if error is None:
                 if address not in self.described:
                     self.described.add(address)
                     if batch.progress:
                         print(f"worker {address}: {line}", file=sys.stderr)
                 yield student, record, None
-            elif future.status == "cancelled" or self.client.status not in ("running", "connecting"):
-                raise ClusterError(
-                    f"the Dask scheduler at {self.address} went away; the students finished so far are saved: "
-                    "run the same command again to go on"
-                )
+            elif isinstance(error, ClusterError):
+                raise ClusterError(str(error)) from None
+            elif isinstance(error, distributed.KilledWorker):
+                raise ClusterError(f"workers died grading {student.name} ({error}); the students finished so far "
+                                   "are saved: run the same command again to go on") from None  # fmt: skip
             else:
-                error = future.exception()
-                if isinstance(error, ClusterError):
-                    raise ClusterError(str(error)) from None
-                if isinstance(error, distributed.KilledWorker):
-                    raise ClusterError(f"workers died grading {student.name} ({error}); the students finished so far "
-                                       "are saved: run the same command again to go on") from None  # fmt: skip
                 yield student, None, error
             yield from send()
+
+    def _gone(self):
+        return ClusterError(
+            f"the Dask scheduler at {self.address} went away; the students finished so far are saved: "
+            "run the same command again to go on"
+        )
