@@ -129,7 +129,7 @@ def gradebook_csv(records, assignment):
         scores = {item_label(entry): entry["score"] for entry in record["items"]}
         writer.writerow(
             [
-                _cell(record["student"]),
+                spreadsheet_cell(record["student"]),
                 record["status"],
                 *(_number(scores.get(column, 0.0)) for column in columns),
                 _number(record["total"]),
@@ -139,8 +139,8 @@ def gradebook_csv(records, assignment):
     return buffer.getvalue()
 
 
-def _cell(text):
-    """A spreadsheet cell that cannot be taken for a formula."""
+def spreadsheet_cell(text):
+    """A spreadsheet cell that cannot be taken for a formula (the gradebook's and the class report's CSV)."""
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 

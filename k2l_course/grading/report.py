@@ -48,6 +48,7 @@ from pathlib import Path
 import k2l_course
 from k2l_course.exercises.checks.sections import anchor, section_of
 from k2l_course.files import write_atomic
+from k2l_course.grading.outputs import spreadsheet_cell
 from k2l_course.grading.similarity import MAX_FLAGS
 
 #: Largest record.json read (a record is a few kB; anything bigger is not ours).
@@ -260,11 +261,6 @@ def summarize(graded):
     }
 
 
-def _cell(text):
-    """A spreadsheet cell that cannot be taken for a formula (as the gradebook's)."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def table_csv(graded):
     """The full table (CSV text): one row per student, sorted, with status, total, max, seconds and points per exercise."""
     records = sorted(graded.records, key=lambda r: r["student"])
@@ -279,7 +275,7 @@ def table_csv(graded):
         total = float(record.get("total", sum(per.values())))
         maximum = float(record.get("max", sum(float(e["points"]) for e in record["items"])))
         seconds = float(record.get("seconds") or 0.0)
-        writer.writerow([_cell(_printable(record["student"])), _cell(record["status"]), _fmt(total), _fmt(maximum),
+        writer.writerow([spreadsheet_cell(_printable(record["student"])), spreadsheet_cell(record["status"]), _fmt(total), _fmt(maximum),
                          f"{seconds:.2f}", *(_fmt(per[e]) for e in exercises)])  # fmt: skip
     return buffer.getvalue()
 
