@@ -12,7 +12,8 @@ It needs only Python and access to the package registries. The full course
 (book, tests, grader) needs Python 3.11: it creates ``.venv`` beside this
 file, installs exactly the hash-locked set of this platform
 (``requirements/lock.txt``; on Apple silicon ``requirements/lock-macos-arm64.txt``,
-with tensorflow-macos installed first so that nengo-dl's ``setup.py`` requires it)
+with tensorflow-macos installed first and nengo-dl built in place last, so that
+nengo-dl's ``setup.py`` requires tensorflow-macos: :func:`install_in_order`)
 plus the course package, verifies it with ``pip check``, and reinstalls only
 when the lock or pyproject.toml changed.
 
@@ -70,9 +71,14 @@ def full_lock():
 LOCK = full_lock()
 STAMP = VENV / ".k2l-installed"
 BIN = VENV / "bin"
-#: Installed on its own before the rest of the lock, where the lock has it: nengo-dl's
-#: ``setup.py`` requires ``tensorflow`` unless ``tensorflow-macos`` is installed already.
+#: Installed on its own before the rest of the lock, where the lock has it (Apple silicon):
+#: nengo-dl's ``setup.py`` requires ``tensorflow`` unless ``tensorflow-macos`` is installed.
 FIRST = ("tensorflow-macos",)
+#: Built last where FIRST applies, from its hash-checked sdist, in the environment itself
+#: (no build isolation, as an editable install of the sdist kept in ``.venv/src``), so that
+#: its ``setup.py`` sees tensorflow-macos: building a wheel runs it as ``bdist_wheel``,
+#: where it always requires ``tensorflow``.
+BUILT_IN_PLACE = ("nengo-dl",)
 
 STUDENT_VENV = Path(os.environ.get("K2L_STUDENT_VENV", ROOT / ".venv-student"))
 STUDENT_LOCK = ROOT / "requirements" / "student.txt"
@@ -127,16 +133,51 @@ def ensure_environment():
     python = BIN / "python"
     quiet = ["--quiet", "--disable-pip-version-check"]
     entries = lock_entries(LOCK.read_text())
-    first = [entries[name] for name in FIRST if name in entries]
-    if first:
-        # Installed and registered before pip builds nengo-dl's sdist, whose setup.py looks for it.
-        first_lock = VENV / "first-requirements.txt"
-        first_lock.write_text("\n".join(first) + "\n")
-        run(python, "-m", "pip", "install", *quiet, "--require-hashes", "--no-deps", "-r", first_lock)
-    run(python, "-m", "pip", "install", *quiet, "--require-hashes", "--no-deps", "-r", LOCK)
+    if any(name in entries for name in FIRST):
+        install_in_order(python, entries)
+    else:
+        run(python, "-m", "pip", "install", *quiet, "--require-hashes", "--no-deps", "-r", LOCK)
     run(python, "-m", "pip", "install", *quiet, "--no-deps", "--editable", ROOT)
     run(python, "-m", "pip", "check")
     STAMP.write_text(wanted + "\n")
+
+
+def install_in_order(python, entries, venv=None):
+    """Install a lock's entries: FIRST alone, then the rest, then BUILT_IN_PLACE from their sdists.
+
+    Each step installs hash-checked pins of the lock (``entries``, from
+    :func:`lock_entries`) with ``--no-deps``. A BUILT_IN_PLACE package's sdist
+    is downloaded with its locked hash, unpacked into ``<venv>/src`` and
+    installed editable without build isolation, so its ``setup.py`` runs in
+    the environment, where the FIRST packages are installed.
+    """
+    venv = Path(venv or VENV)
+    quiet = ["--quiet", "--disable-pip-version-check"]
+    first = [entries[name] for name in FIRST if name in entries]
+    built = [entries[name] for name in BUILT_IN_PLACE if name in entries]
+    rest = [entry for name, entry in entries.items() if name not in FIRST + BUILT_IN_PLACE]
+    for part, lines in (("first", first), ("rest", rest)):
+        if lines:
+            requirements = venv / f"k2l-{part}-requirements.txt"
+            requirements.write_text("\n".join(lines) + "\n")
+            run(python, "-m", "pip", "install", *quiet, "--require-hashes", "--no-deps", "-r", requirements)
+    for entry in built:
+        import tarfile
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            requirement = Path(tmp) / "sdist.txt"
+            requirement.write_text(entry + "\n")
+            run(python, "-m", "pip", "download", *quiet, "--no-deps", "--no-binary", ":all:", "--require-hashes",
+                "--dest", tmp, "-r", requirement)  # fmt: skip
+            (sdist,) = Path(tmp).glob("*.tar.gz")
+            source = venv / "src"
+            with tarfile.open(sdist) as archive:
+                (top,) = {Path(name).parts[0] for name in archive.getnames()}
+                if (source / top).exists():
+                    shutil.rmtree(source / top)
+                archive.extractall(source, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+        run(python, "-m", "pip", "install", *quiet, "--no-deps", "--no-build-isolation", "--editable", source / top)
 
 
 #: Debian packages the tests use, by the program each provides: a real browser for the site

@@ -79,3 +79,35 @@ def test_the_apple_silicon_lock_resolves_for_macos_arm64_cpython_3_11():
     assert not [pin for pin, files in found.items() if not files], "no locked wheel or sdist for macOS arm64, CPython 3.11"
     assert found["tensorflow-macos==2.12.0"] == ["tensorflow_macos-2.12.0-cp311-cp311-macosx_12_0_arm64.whl"]
     assert found["nengo-dl==3.6.0"] == ["nengo-dl-3.6.0.tar.gz"]
+
+
+@pytest.mark.slow
+def test_nengo_dl_built_in_place_requires_tensorflow_macos_once_that_is_installed(tmp_path):
+    """bootstrap.py's Apple-silicon order, run here: after tensorflow-macos, nengo-dl's metadata asks for it, not tensorflow.
+
+    tensorflow-macos has no Linux wheel, so its installed metadata is made by
+    hand (a dist-info folder, as pip leaves it); nengo-dl is the lock's own
+    sdist, with setuptools and wheel from the lock, all hash-checked.
+    """
+    import importlib.util
+    import subprocess
+    import sys
+
+    spec = importlib.util.spec_from_file_location("k2l_bootstrap", ROOT / "bootstrap.py")
+    bootstrap = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bootstrap)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+    python = venv / "bin" / "python"
+    purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    installed = Path(purelib) / "tensorflow_macos-2.12.0.dist-info"
+    installed.mkdir()
+    (installed / "METADATA").write_text("Metadata-Version: 2.1\nName: tensorflow-macos\nVersion: 2.12.0\n")
+    (installed / "RECORD").write_text("")
+    entries = bootstrap.lock_entries((ROOT / "requirements" / "lock-macos-arm64.txt").read_text())
+    bootstrap.install_in_order(python, {name: entries[name] for name in ("setuptools", "wheel", "nengo-dl")}, venv)
+    requires = subprocess.run([python, "-c", "import importlib.metadata as m; print(m.requires('nengo-dl'))"],
+                              capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert "'tensorflow-macos>=2.3.4'" in requires and "'tensorflow>=" not in requires
+    assert (venv / "src" / "nengo-dl-3.6.0" / "setup.py").exists()
