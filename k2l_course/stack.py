@@ -19,7 +19,7 @@ import importlib
 import logging
 import sys
 
-from k2l_course import quiet
+from k2l_course import nengo_loihi_numpy2, quiet
 
 #: attribute -> the package it names
 PACKAGES = {"tf": "tensorflow", "nengo": "nengo", "nengo_dl": "nengo_dl", "nengo_loihi": "nengo_loihi"}
@@ -34,6 +34,8 @@ def _load(package):
         if package == "tensorflow":
             module.get_logger().setLevel(logging.ERROR)
             module.autograph.set_verbosity(0)
+        if package == "nengo_loihi":
+            nengo_loihi_numpy2.apply()  # nengo-loihi 1.1 on NumPy 2: see that module
     quiet.silence()  # packages may reset warning filters while importing
     return module
 
