@@ -115,9 +115,17 @@ def _target_names():
 
 
 def _run(python, code):
+    """Run ``code`` in ``python``; the JSON object of each line it printed."""
     done = subprocess.run([str(python), "-c", code], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+
+
+@pytest.fixture(scope="module")
+def course_environment():
+    """What both scripts print in the course environment (NumPy 1), run in one process."""
+    replaced, same = _run(sys.executable, _REPLACED + _SAME_RESULTS)
+    return {"replaced": replaced, "same": same}
 
 
 def test_the_fix_names_three_functions_of_nengo_loihi_1_1_0():
@@ -129,23 +137,23 @@ def test_the_fix_names_three_functions_of_nengo_loihi_1_1_0():
     ]
 
 
-def test_on_numpy_1_nothing_is_replaced():
+def test_on_numpy_1_nothing_is_replaced(course_environment):
     assert int(np.__version__.split(".")[0]) == 1, "the course environment has NumPy 1"
     assert not nengo_loihi_numpy2.needed()
-    report = _run(sys.executable, _REPLACED)
+    report = course_environment["replaced"]
     assert report["changed"] == [] and report["first"] == [] and report["second"] == []
     assert report["applied"] == []
 
 
-def test_on_numpy_1_the_fixed_copies_return_what_nengo_loihi_returns():
-    report = _run(sys.executable, _SAME_RESULTS)
+def test_on_numpy_1_the_fixed_copies_return_what_nengo_loihi_returns(course_environment):
+    report = course_environment["same"]
     assert len(report) == 12
     assert [case for case, same in report.items() if not same] == []
 
 
 @pytest.mark.slow
 def test_on_numpy_2_exactly_the_named_functions_are_replaced_once():
-    report = _run(student_python("3.13"), _REPLACED)
+    (report,) = _run(student_python("3.13"), _REPLACED)
     assert int(report["numpy"].split(".")[0]) >= 2
     assert report["changed"] == _target_names()
     assert sorted(report["first"]) == _target_names()
