@@ -19,7 +19,7 @@ import importlib
 import logging
 import sys
 
-from k2l_course import nengo_loihi_numpy2, quiet
+from k2l_course import quiet
 
 #: attribute -> the package it names
 PACKAGES = {"tf": "tensorflow", "nengo": "nengo", "nengo_dl": "nengo_dl", "nengo_loihi": "nengo_loihi"}
@@ -35,6 +35,8 @@ def _load(package):
             module.get_logger().setLevel(logging.ERROR)
             module.autograph.set_verbosity(0)
         if package == "nengo_loihi":
+            from k2l_course import nengo_loihi_numpy2  # (here: importing stack stays free of NumPy)
+
             nengo_loihi_numpy2.apply()  # nengo-loihi 1.1 on NumPy 2: see that module
     quiet.silence()  # packages may reset warning filters while importing
     return module
