@@ -21,8 +21,9 @@ nengo-loihi is exactly 1.1.0 (another version may have fixed or moved these
 functions); on NumPy 1 it does nothing. Calling it again does nothing more.
 
 The course calls it wherever nengo-loihi is imported: :mod:`k2l_course.stack`
-(the chip code, the grading sandbox's zygote), the block-shape worker of
-exercise 5 and the portable sandbox's child, so nobody has to know about it.
+(the chip code, the Linux sandbox's zygote), the block-shape worker of
+exercise 5, and the portable sandbox's child when the submission mentions
+nengo_loihi (:func:`apply_if_mentioned`), so nobody has to know about it.
 The test suite proves that the course's deployed chip builds to the same
 discretized parameters and runs to the same spikes on NumPy 1.24 and on
 NumPy 2 (``tests/test_nengo_loihi_numpy2.py``). The same fix, as a patch to
@@ -108,6 +109,30 @@ def apply():
         setattr(owner, name, _FIXED[name])
         replaced.append(".".join(filter(None, (module_name, owner_name, name))))
     return replaced
+
+
+def apply_if_mentioned(path):
+    """:func:`apply`, if the file at ``path`` (a student's script or notebook) mentions nengo_loihi.
+
+    For the portable sandbox's child, before it runs a submission: checking
+    the text is cheap, importing nengo-loihi is not (seconds, as it imports
+    IPython when installed), and most exercises never use it. The same rule
+    as the Linux sandbox, whose server imports the stack modules a submission
+    mentions (through :mod:`k2l_course.stack`, which applies the fix).
+
+    Returns
+    -------
+    list of str
+        As :func:`apply`.
+    """
+    if not needed():
+        return []
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            mentioned = "nengo_loihi" in handle.read()
+    except OSError:
+        return []
+    return apply() if mentioned else []
 
 
 def applied():

@@ -194,6 +194,61 @@ def test_on_numpy_2_the_fixed_copies_return_what_nengo_loihi_returns_on_numpy_1(
     }
 
 
+#: A student's file that builds and runs a small network with nengo-loihi (dense neuron-to-neuron
+#: weights, the input connection: the functions that fail on NumPy 2).
+_BUILDS_WITH_NENGO_LOIHI = """
+import numpy as np
+import nengo
+import nengo_loihi
+
+
+def spikes():
+    with nengo.Network(seed=0) as net:
+        a = nengo.Ensemble(20, 1, neuron_type=nengo_loihi.neurons.LoihiSpikingRectifiedLinear())
+        b = nengo.Ensemble(20, 1, neuron_type=nengo_loihi.neurons.LoihiSpikingRectifiedLinear())
+        nengo.Connection(nengo.Node(0.5), a)
+        nengo.Connection(a.neurons, b.neurons, transform=np.eye(20) * 0.5)
+        probe = nengo.Probe(b.neurons)
+    with nengo_loihi.Simulator(net, target="sim", progress_bar=False) as sim:
+        sim.run_steps(100)
+    return sim.data[probe].sum(axis=0).tolist()
+"""
+#: A student's file that does not name nengo-loihi (so its child should not pay for importing it).
+_NEVER_NAMES_IT = """
+import sys
+
+
+def loaded():
+    return ("nengo_" + "loihi") in sys.modules
+"""
+#: Runs both files in the portable sandbox (``k2l check`` off Linux); prints each call's [ok, value or error].
+_IN_THE_PORTABLE_SANDBOX = """
+import json, sys
+from k2l_course.grading.sandbox import Call
+from k2l_course.grading.sandbox.portable import PortableSandbox
+with PortableSandbox() as box:
+    outcomes = [box.run(path, [Call(name, {})]).outcomes[0] for path, name in ((sys.argv[1], "spikes"), (sys.argv[2], "loaded"))]
+print(json.dumps({"outcomes": [[o.ok, o.value if o.ok else o.error] for o in outcomes]}))
+"""
+
+
+@pytest.mark.slow
+def test_student_code_using_nengo_loihi_runs_in_the_portable_sandbox_on_numpy_2_as_on_numpy_1(tmp_path):
+    builds, never = tmp_path / "builds.py", tmp_path / "never.py"
+    builds.write_text(_BUILDS_WITH_NENGO_LOIHI, encoding="utf-8")
+    never.write_text(_NEVER_NAMES_IT, encoding="utf-8")
+    done = subprocess.run(
+        [str(student_python("3.13")), "-c", _IN_THE_PORTABLE_SANDBOX, str(builds), str(never)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    (spikes, loaded) = json.loads(done.stdout.strip().splitlines()[-1])["outcomes"]
+    on_numpy_1 = _run(sys.executable, _NO_TENSORFLOW + f"import json, runpy; print(json.dumps({{'spikes': runpy.run_path({str(builds)!r})['spikes']()}}))")
+    assert spikes == [True, on_numpy_1[0]["spikes"]]
+    assert sum(on_numpy_1[0]["spikes"]) > 0
+    assert loaded == [True, False], "a file that does not name nengo_loihi runs without importing it"
+
+
 def _digests(python, images):
     done = subprocess.run(
         [str(python), "-m", "k2l_course.chip.build_digest", str(images)],
