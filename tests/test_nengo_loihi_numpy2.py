@@ -8,8 +8,11 @@ nengo-loihi 1.1's builder works only with the module's fixed copies.
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -172,6 +175,28 @@ def test_on_numpy_1_the_fixed_copies_return_what_nengo_loihi_returns(course_envi
     report = course_environment["same"]
     assert len(report) == 12
     assert [case for case, outcome in report.items() if outcome["same"] is not True] == []
+
+
+def test_the_upstream_patch_applies_to_nengo_loihi_1_1_0_and_leaves_neither_copy_false_nor_a_dtype_set(tmp_path):
+    import importlib.metadata
+    import importlib.util
+
+    from k2l_course import ROOT
+
+    assert importlib.metadata.version("nengo-loihi") == "1.1.0"
+    installed = Path(importlib.util.find_spec("nengo_loihi").origin).parent
+    files = ("block.py", "neurons.py", "builder/discretize.py")
+    for name in files:
+        (tmp_path / "nengo_loihi" / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(installed / name, tmp_path / "nengo_loihi" / name)
+    patch = ROOT / "patches" / "nengo-loihi-numpy2.patch"
+    done = subprocess.run(["git", "apply", "--verbose", str(patch)], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    for name in files:
+        text = (tmp_path / "nengo_loihi" / name).read_text(encoding="utf-8")
+        assert not re.search(r"np\.array\([^)]*copy=False", text), f"{name}: np.array(..., copy=False) left"
+        assert not re.search(r"\barray\.dtype\s*=(?!=)", text), f"{name}: array_to_int still sets a dtype in place"
+        compile(text, name, "exec")
 
 
 @pytest.mark.slow
