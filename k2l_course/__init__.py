@@ -3,7 +3,8 @@
 Its subpackages follow the course, and import one way, from the bottom up:
 
 - top level: ``stack`` (the heavy stack, imported in one place), ``quiet``,
-  ``files``, ``stats``, ``seed`` (the seed notebook's numbers);
+  ``nengo_loihi_numpy2`` (nengo-loihi 1.1 made to build on NumPy 2, applied
+  by ``stack``), ``files``, ``stats``, ``seed`` (the seed notebook's numbers);
 - ``pipeline``: from Keras to a spiking network (data, model, training,
   conversion, evaluation, rates);
 - ``chip``: the network on Loihi (deployment, fit, emulators, energy);

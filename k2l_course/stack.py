@@ -34,6 +34,10 @@ def _load(package):
         if package == "tensorflow":
             module.get_logger().setLevel(logging.ERROR)
             module.autograph.set_verbosity(0)
+        if package == "nengo_loihi":
+            from k2l_course import nengo_loihi_numpy2  # (here: importing stack stays free of NumPy)
+
+            nengo_loihi_numpy2.apply()  # nengo-loihi 1.1 on NumPy 2: see that module
     quiet.silence()  # packages may reset warning filters while importing
     return module
 

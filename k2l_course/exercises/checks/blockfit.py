@@ -114,6 +114,9 @@ def fit(block_shapes):
     from nengo_loihi.hardware.allocators import Greedy
 
     from k2l_course.chip.chipfit import RESOURCES, block_fit
+    from k2l_course.nengo_loihi_numpy2 import apply as fix_nengo_loihi_for_numpy2
+
+    fix_nengo_loihi_for_numpy2()  # nengo-loihi 1.1's builder fails on NumPy 2 without it
 
     net, shapes = seed_network(nengo, nengo_loihi, block_shapes)
     blocks = {
