@@ -6,7 +6,8 @@ of the published branch; unknown, none does. On Colab the notebook's first
 code cell installs the course's package from that repository, and its last
 cell checks the notebook that Colab's frontend holds.
 
-The slow test runs each exercise notebook, solved and as given, top to
+The fast tests check the links, the install cell off Colab, and the checking
+cell against a fake frontend; the slow test runs each exercise notebook, solved and as given, top to
 bottom with nbclient in what Colab is: a Python 3.13 environment holding
 Colab's preinstalled versions (:data:`COLAB_PREINSTALLED`), a kernel that has
 imported ``google.colab`` when it starts, no notebook file beside the kernel.
@@ -261,3 +262,51 @@ def test_on_colab_a_solution_earns_full_marks_and_an_untouched_exercise_its_hint
         assert re.search(rf"FAIL\s+0/{item.points:g}\s+{item.name}: {item.function}\(\)", report), report
     assert report.count("hint: not implemented yet") == len(items), report
     assert f"Total: 0/{total} points (0 of {len(items)} items pass)" in report, report
+
+
+# -- the checking cell on Colab, without a kernel (fast) ----------------------------------------------
+
+
+@pytest.fixture
+def colab_frontend(monkeypatch):
+    """``google.colab`` imported (this process is "on Colab"); set ``.reply`` to what the frontend answers."""
+    import types
+
+    frontend = types.SimpleNamespace(reply=None, requests=[])
+
+    def blocking_request(request_type, request="", timeout_sec=5, parent=None):
+        frontend.requests.append(request_type)
+        return frontend.reply
+
+    message = types.ModuleType("google.colab._message")
+    message.blocking_request = blocking_request
+    colab = types.ModuleType("google.colab")
+    colab._message = message
+    monkeypatch.setitem(sys.modules, "google.colab", colab)
+    monkeypatch.setitem(sys.modules, "google.colab._message", message)
+    # Colab's server names a session (e.g. "fileId=..."), never a notebook file beside the kernel.
+    monkeypatch.setenv("JPY_SESSION_NAME", "fileId=1a2b3c.ipynb")
+    return frontend
+
+
+def _shell(executed):
+    import types
+
+    return types.SimpleNamespace(user_ns={"In": ["", *executed, "check_this(...)"]}, transform_cell=lambda s: s)
+
+
+def test_on_colab_the_checking_cell_says_when_the_frontend_does_not_answer(colab_frontend, capsys):
+    from k2l_course.exercises.notebook_check import check_notebook
+
+    assert check_notebook("ch2_activation", shell=_shell([])) == 2
+    assert colab_frontend.requests == ["get_ipynb"]
+    assert "did not hand this notebook over" in capsys.readouterr().out
+
+
+def test_on_colab_the_checking_cell_refuses_code_the_notebook_no_longer_holds(colab_frontend, capsys):
+    from k2l_course.exercises.notebook_check import check_notebook
+
+    colab_frontend.reply = {"ipynb": json.loads((ROOT / "exercises" / "ch2_activation.ipynb").read_text())}
+    assert check_notebook("ch2_activation", shell=_shell(["def loihi_rate(current, dt=0.001):\n    return 0"])) == 2
+    out = capsys.readouterr().out
+    assert "no longer holds" in out and "run your edited cells again" in out and "Total" not in out

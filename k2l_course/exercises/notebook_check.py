@@ -128,7 +128,7 @@ def check_notebook(exercise=None, path=None, shell=None, extra_args=()):
         except ImportError:
             shell = None
     namespace = shell.user_ns if shell is not None else {}
-    if path is None and notebook_path(namespace) is None and colab.on_colab():
+    if path is None and colab.on_colab():  # whatever path Colab's server may name, no notebook file is here
         return _check_colab_notebook(exercise, shell, extra_args)
     path = Path(path) if path is not None else notebook_path(namespace)
     if path is None:
