@@ -12,7 +12,6 @@ Nothing but the pinned npm packages of the pages' live-code script
 pages load no script, style or font from another site.
 """
 
-import os
 import shutil
 import sys
 from pathlib import Path
