@@ -12,7 +12,6 @@ Nothing but the pinned npm packages of the pages' live-code script
 pages load no script, style or font from another site.
 """
 
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
 from k2l_course import __version__  # noqa: E402
+from k2l_course.exercises.colab import published_repository  # noqa: E402
 from k2l_course.site.book import execution_cache_path  # noqa: E402
 
 # -- Project -----------------------------------------------------------------
@@ -35,8 +35,11 @@ language = "en"
 #: one place that decides whether the pages offer the repository, edit and Binder
 #: buttons. Unset (the default), the site offers none of them, because none could
 #: work. Only used to build links; nothing is fetched from it.
-repository_url = os.environ.get("K2L_REPOSITORY_URL", "").strip().rstrip("/")
-repository_branch = os.environ.get("K2L_REPOSITORY_BRANCH", "main")
+#: The repository and branch (K2L_REPOSITORY_BRANCH, default main) are read in
+#: one place, k2l_course.exercises.colab, which k2l make-exercises uses too.
+repository = published_repository()
+repository_url = repository.url if repository else ""
+repository_branch = repository.branch if repository else "main"
 
 extensions = [
     "myst_nb",  # MyST markdown and executable notebooks, glue
@@ -115,8 +118,10 @@ if repository_url:
         "use_edit_page_button": True,
         "launch_buttons": {
             # Binder builds binder/ (Python 3.11, the locked set, jupytext) and opens
-            # the chapter's .md as a notebook in JupyterLab. No Colab: its Python
-            # (3.13) has no TensorFlow 2.12. Links only: the build contacts no service.
+            # the chapter's .md as a notebook in JupyterLab. No Colab button for the
+            # chapters: its Python (3.13) has no TensorFlow 2.12; each chapter's exercise
+            # gets its own Colab link (link_exercises_to_colab, below). Links only: the
+            # build contacts no service.
             "binderhub_url": "https://mybinder.org",
             "notebook_interface": "jupyterlab",
         },
@@ -149,9 +154,33 @@ def publish_executed_notebook(app, pagename, templatename, context, doctree):
     context["ipynb_source"] = f"{pagename}.ipynb"
 
 
+def link_exercises_to_colab(app, doctree, docname):
+    """Beside every download link of an exercise notebook, its "open in Colab" link.
+
+    Only when the course's repository is published on GitHub (Colab opens
+    only those); the link opens ``exercises/<id>.ipynb`` of the published
+    branch (k2l_course.exercises.colab), whose first code cell installs the
+    course's package there. A chapter's text needs nothing for it.
+    """
+    from docutils import nodes
+    from sphinx import addnodes
+
+    if repository is None:
+        return
+    for node in list(doctree.findall(addnodes.download_reference)):
+        target = Path(node.get("reftarget", ""))
+        if target.suffix != ".ipynb" or target.parent.name != "exercises" or not (ROOT / "exercises" / target.name).is_file():
+            continue
+        url = repository.colab_url(target.stem)
+        if url is not None:
+            link = nodes.reference("", "open in Colab", refuri=url, classes=["k2l-colab"])
+            node.parent.insert(node.parent.index(node) + 1, [nodes.Text(", "), link])
+
+
 def setup(app):
     from k2l_course.site import live_assets
 
     # The "Live code" control (k2l serve), bundled from live/ with npm at build time.
     app.connect("builder-inited", live_assets.setup_build)
     app.connect("html-page-context", publish_executed_notebook, priority=400)
+    app.connect("doctree-resolved", link_exercises_to_colab)

@@ -35,6 +35,20 @@
 #
 # Some items give partial credit; `k2l check` shows your points and a hint for each item. Graders may add hidden checks of the same functions.
 
+# %% tags=["k2l-check", "k2l-install"]
+# Google Colab only: install the course's package, k2l-course (NumPy, nengo, nengo-loihi,
+# the checker), and MNIST. Anywhere else (JupyterLab, VS Code, a script) this cell does nothing.
+import sys
+
+if "google.colab" in sys.modules:
+    raise RuntimeError(
+        "This copy of the exercise does not say which repository the course comes from, so it "
+        "cannot install the course's package. Install it yourself, from the repository you got "
+        "this notebook from: %pip install \"k2l-course @ git+https://github.com/ORG/REPO@BRANCH\" "
+        "(course maintainers: K2L_REPOSITORY_URL=https://github.com/ORG/REPO k2l make-exercises "
+        "writes it into the notebooks)."
+    )
+
 # %%
 import numpy as np
 

@@ -223,9 +223,11 @@ def test_search_finds_a_term_from_chapter_2(visit):
 
 #: What a configured build links to (any published repository would do).
 PUBLISHED_REPOSITORY = "https://github.com/example-org/k2l"
-#: Services whose buttons the pages must never show: Colab's Python (3.13) has no
-#: TensorFlow 2.12, so no chapter runs there.
-NEVER_LINKED = ("colab.research.google.com", "deepnote.com")
+#: Services whose buttons the pages must never show.
+NEVER_LINKED = ("deepnote.com",)
+#: Colab's Python (3.13) has no TensorFlow 2.12, so no chapter runs there: a page links
+#: Colab only for its exercise's notebook (tests/test_colab.py).
+COLAB_EXERCISE = re.compile(r"https://colab\.research\.google\.com/github/example-org/k2l/blob/main/exercises/ch\d_\w+\.ipynb")
 
 
 def _header_links(page):
@@ -274,7 +276,9 @@ def test_with_a_published_repository_each_chapter_links_it_and_launches_itself_o
     for service in NEVER_LINKED:
         assert service not in page, f"{chapter} links {service}"
     external = {h for h in hrefs if h.startswith(("http://", "https://"))}
-    allowed = {binder, PUBLISHED_REPOSITORY, f"{PUBLISHED_REPOSITORY}/edit/main/{source}"}
+    colab = {h for h in external if "colab.research.google.com" in h}
+    assert all(COLAB_EXERCISE.fullmatch(h) for h in colab), f"{chapter} opens more than its exercise in Colab: {colab}"
+    allowed = {binder, PUBLISHED_REPOSITORY, f"{PUBLISHED_REPOSITORY}/edit/main/{source}"} | colab
     assert external - allowed <= _prose_links(chapter), f"{chapter}: unexpected external links {external - allowed}"
 
 

