@@ -103,6 +103,7 @@ def start_serve(site_dir, *options, port=0):
         [sys.executable, "-m", "k2l_course.cli", "serve", "--site", str(site_dir), "--port", str(port), *options],
         cwd=ROOT,
         stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
     )
@@ -115,10 +116,31 @@ def start_serve(site_dir, *options, port=0):
         lines.append(line)
         match = re.search(r"serving the course at (http://127\.0\.0\.1:\d+)/", line)
         if match:
-            threading.Thread(target=process.stdout.read, daemon=True).start()  # keep the pipe drained
+            # the kernel pool's messages, as they come (the pipe kept drained)
+            process.k2l_lines = [earlier for earlier in lines if "k2l:" in earlier]
+            threading.Thread(target=_keep_lines, args=(process,), daemon=True).start()
             return process, match.group(1)
     process.kill()
     pytest.fail("k2l serve did not start:\n" + "".join(lines))
+
+
+def _keep_lines(process):
+    for line in process.stdout:
+        if "k2l:" in line:
+            process.k2l_lines.append(line)
+
+
+def wait_for_line(process, text, deadline):
+    """Wait (until ``deadline``, a monotonic time) for a new pool message holding ``text``; True when it came."""
+    seen = getattr(process, "k2l_seen", 0)
+    while time.monotonic() < deadline:
+        lines = process.k2l_lines[seen:]
+        for i, line in enumerate(lines):
+            if text in line:
+                process.k2l_seen = seen + i + 1
+                return True
+        time.sleep(0.2)
+    pytest.fail(f"k2l serve never said {text!r}:\n" + "".join(process.k2l_lines))
 
 
 def request(url, method="GET", headers=None):
@@ -223,6 +245,114 @@ def test_stopping_k2l_serve_stops_its_jupyter_server(site):  # noqa: F811
     assert process.wait(60) == 0
     with pytest.raises(OSError):
         request(config["baseUrl"] + "api")
+
+
+# -- the kernel pool (on a small site of its own) -------------------------------------
+
+
+@pytest.fixture()
+def small_site(tmp_path):
+    """A built site's shape with one chapter of three cells (the pool runs the site's notebooks)."""
+    import nbformat
+
+    (tmp_path / "index.html").write_text("<!doctype html><title>a site</title>")
+    (tmp_path / "_sources").mkdir()
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_markdown_cell("# a chapter"),
+        nbformat.v4.new_code_cell("import os\nanswer = 41"),
+        nbformat.v4.new_code_cell("answer += 1"),
+        nbformat.v4.new_code_cell("print(answer, os.getcwd())"),
+    ]
+    nbformat.write(notebook, tmp_path / "_sources" / "07-small.ipynb")
+    return tmp_path
+
+
+def api(config, path, body=None, method="GET"):
+    """(status, JSON answer) of a request to the Jupyter server, with the token."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(config["baseUrl"])
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
+    headers = {"Authorization": f"token {config['token']}", "Content-Type": "application/json"}
+    connection.request(method, "/" + path, body=json.dumps(body) if body is not None else None, headers=headers)
+    response = connection.getresponse()
+    answer = json.loads(response.read() or b"null")
+    connection.close()
+    return response.status, answer
+
+
+def execute(config, kernel_id, code):
+    """Run code on a kernel through the Jupyter server's websocket (as the page does); what it printed."""
+    import asyncio
+    import uuid
+
+    from tornado.websocket import websocket_connect
+
+    async def run():
+        url = config["wsUrl"] + f"api/kernels/{kernel_id}/channels?token={config['token']}"
+        ws = await websocket_connect(url)
+        msg_id = uuid.uuid4().hex
+        header = {"msg_id": msg_id, "msg_type": "execute_request", "username": "", "session": msg_id, "version": "5.3"}
+        content = {"code": code, "silent": False, "store_history": False, "user_expressions": {}, "allow_stdin": False}
+        message = {"header": header, "parent_header": {}, "metadata": {}, "channel": "shell", "content": content}
+        await ws.write_message(json.dumps(message))
+        text = ""
+        while True:
+            msg = json.loads(await asyncio.wait_for(ws.read_message(), 120))
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "stream":
+                text += msg["content"]["text"]
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                ws.close()
+                return text
+
+    return asyncio.run(run())
+
+
+@pytest.mark.slow
+def test_a_page_gets_a_kernel_on_which_its_chapter_has_run_and_the_pool_prepares_another(small_site):
+    process, origin = start_serve(small_site)
+    try:
+        config = json.loads(request(origin + "/k2l-live.json")[2])
+        deadline = time.monotonic() + 300
+        while not wait_for_line(process, "pool settled", deadline):
+            pass
+        assert api(config, "api/kernels") == (200, []), "prepared kernels are not the readers' kernels"
+        status, model = api(config, "api/kernels", {"name": "python3", "path": "07-small.ipynb"}, "POST")
+        assert status == 201 and model["k2l_cells_run"] == 3
+        printed = execute(config, model["id"], "print(answer, os.getcwd())")
+        assert printed.split() == ["42", str(ROOT / "book")], "the cells ran once, in the chapter's folder"
+        assert [k["id"] for k in api(config, "api/kernels")[1]] == [model["id"]]
+        while not wait_for_line(process, "a page got chapter 07-small", deadline):
+            pass
+        while not wait_for_line(process, "pool settled", deadline):
+            pass  # prepared again
+        status, second = api(config, "api/kernels", {"name": "python3", "path": "07-small.ipynb"}, "POST")
+        assert status == 201 and second["k2l_cells_run"] == 3 and second["id"] != model["id"]
+        # a page of another chapter gets a new kernel, on which nothing has run
+        status, other = api(config, "api/kernels", {"name": "python3", "path": "08-other.ipynb"}, "POST")
+        assert status == 201 and other["k2l_cells_run"] == 0
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(60)
+
+
+@pytest.mark.slow
+def test_no_kernel_is_prepared_or_started_beyond_the_memory_budget(small_site):
+    process, origin = start_serve(small_site, "--memory", "0.2GB")
+    try:
+        config = json.loads(request(origin + "/k2l-live.json")[2])
+        deadline = time.monotonic() + 300
+        while not wait_for_line(process, "pool settled", deadline):
+            pass
+        assert "ready for 0 chapters" in process.k2l_lines[-1]
+        status, answer = api(config, "api/kernels", {"name": "python3", "path": "07-small.ipynb"}, "POST")
+        assert status == 503 and "--memory" in answer["message"]
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(60)
 
 
 # -- the live-code control, in the browser ------------------------------------------

@@ -277,8 +277,10 @@ class LiveChapter {
           this.lost(KERNEL_DIED);
         }
       });
+      let connected = false; // the first "connecting" is the connection being made
       kernel.connectionStatusChanged.connect((_, state) => {
-        if (kernel === this.kernel && state !== "connected") this.lost(SERVER_GONE);
+        if (state === "connected") connected = true;
+        else if (connected && kernel === this.kernel) this.lost(SERVER_GONE);
       });
       return true;
     } catch (error) {
