@@ -504,6 +504,7 @@ def test_with_live_code_on_no_chapter_has_a_serious_accessibility_violation(brow
                 page.emulate_media(color_scheme=scheme)
                 found[f"{chapter}, {scheme}"] = blocking(axe_violations(page))
             assert not errors, errors
+            page.evaluate("window.k2lLive.kernel.shutdown()")
         finally:
             context.close()
     assert not any(found.values()), {k: v for k, v in found.items() if v}
