@@ -71,6 +71,8 @@ class Serve:
     def _read(self):
         for line in self.process.stdout:
             self.lines.append(line)
+            if "k2l:" in line:  # the kernel pool's messages
+                print("   ", line.split("k2l: ", 1)[1], end="", flush=True)
 
     def wait_for(self, pattern, timeout, count=1):
         deadline = time.monotonic() + timeout
@@ -205,7 +207,8 @@ def main(argv=None):
                 serve.stop()
         browser.close()
     labels = list(table)
-    print(f"\nmedians in seconds (tries: {', '.join(f'{lbl} {args.tries if lbl == "after" else args.before_tries}' for lbl in labels)})")
+    tries = {lbl: len(next(iter(table[lbl][0].values()))) for lbl in labels}
+    print("\nmedians in seconds (tries per chapter: " + ", ".join(f"{lbl} {n}" for lbl, n in tries.items()) + ")")
     header = "| chapter | " + " | ".join(f"{what}, {lbl}" for what in ("first output", "last cell", "edited cell") for lbl in labels) + " |"
     print(header)
     print("|---|" + "---:|" * (3 * len(labels)))
