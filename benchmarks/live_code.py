@@ -184,6 +184,7 @@ def main(argv=None):
     parser.add_argument("--before", default="main", help="the git revision to compare with (default main)")
     parser.add_argument("--site", type=Path, default=REPO / "_build" / "html")
     parser.add_argument("--chapters", nargs="*", help="default: every chapter of the site")
+    parser.add_argument("--only", choices=["before", "after"], help="measure one version only")
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
@@ -199,6 +200,8 @@ def main(argv=None):
             (f"before ({args.before})", code, old_site, args.before_tries, {"PYTHONPATH": str(code)}),
             ("after", REPO, args.site, args.tries, {}),
         ):
+            if args.only and not label.startswith(args.only):
+                continue
             serve = Serve(site, root, {**env, **extra})
             try:
                 warm = label == "after"

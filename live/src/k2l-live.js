@@ -274,13 +274,13 @@ class LiveChapter {
       kernel.statusChanged.connect((_, state) => {
         document.body.dataset.k2lKernel = state;
         if (kernel === this.kernel && (state === "autorestarting" || state === "restarting" || state === "dead")) {
-          this.lost(KERNEL_DIED);
+          this.lost(KERNEL_DIED, state === "dead" ? "dead" : "restarted");
         }
       });
       let connected = false; // the first "connecting" is the connection being made
       kernel.connectionStatusChanged.connect((_, state) => {
         if (state === "connected") connected = true;
-        else if (connected && kernel === this.kernel) this.lost(SERVER_GONE);
+        else if (connected && kernel === this.kernel) this.lost(SERVER_GONE, "gone");
       });
       return true;
     } catch (error) {
@@ -289,14 +289,28 @@ class LiveChapter {
     }
   }
 
-  /** The kernel is gone: say why, forget what ran on it; the next Run starts a new one. */
-  lost(message) {
+  /**
+   * The kernel is gone: say why, forget what ran on it; the next Run starts a new one.
+   * @param {string} how "restarted": the server restarted it empty; once the connection
+   *   has followed it (the client library does that itself), it is shut down. "dead": it
+   *   is shut down. "gone": the server is gone; the connection is left to its own retries
+   *   (disposing of it under them would throw).
+   */
+  lost(message, how) {
     const kernel = this.kernel;
     if (!kernel) return;
     this.kernel = null;
     document.body.dataset.k2lKernel = "lost";
-    kernel.shutdown().catch(() => {});
-    kernel.dispose();
+    if (how === "restarted") {
+      const follow = (_, state) => {
+        if (state !== "connected") return;
+        kernel.connectionStatusChanged.disconnect(follow);
+        kernel.shutdown().catch(() => {});
+      };
+      kernel.connectionStatusChanged.connect(follow);
+    } else if (how === "dead") {
+      kernel.shutdown().catch(() => {});
+    }
     for (const cell of this.cells) {
       cell.executed = false;
       if (cell.element) {
