@@ -149,6 +149,8 @@ def measure_chapter(browser, origin, chapter):
         edited = time.perf_counter() - start
         return first, done, edited
     finally:
+        # as a reader's closed tab does (pagehide); closing a headless context does not
+        page.evaluate("window.k2lLive && window.k2lLive.kernel && window.k2lLive.kernel.shutdown()")
         context.close()
 
 
