@@ -556,19 +556,3 @@ def test_a_stopped_k2l_serve_is_reported_and_run_works_again_after_a_restart(bro
         context.close()
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(60)
-
-
-@pytest.mark.slow
-def test_a_kernel_that_would_not_fit_the_memory_budget_is_refused_with_what_to_do(browser, site):  # noqa: F811
-    process, origin = start_serve(site, "--warm", "--memory", "0.2GB")
-    context, page, errors = open_chapter(browser, origin, [])
-    try:
-        page.locator("button.k2l-live-control").click()
-        wait_for_status(page, "memory budget", timeout=120_000)
-        assert "--memory" in page.locator(".k2l-live-status").inner_text()
-        assert not page.locator("textarea.k2l-live-editor").count()
-        assert not errors, errors
-    finally:
-        context.close()
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(60)

@@ -144,10 +144,10 @@ class ChapterKernelManager(AsyncMappingKernelManager):
         return process_tree_pss([self.serve_pid or os.getppid(), os.getpid()])
 
     def _estimate(self, chapter):
-        """A chapter's kernel's cost: as measured, else the smallest measured (chapters differ
-        by up to 4x), else :data:`DEFAULT_KERNEL_BYTES`; too low an estimate only means that
-        the largest prepared kernel is shut down once the total is over the budget."""
-        return self._cost.get(chapter) or min(self._cost.values(), default=DEFAULT_KERNEL_BYTES)
+        """A chapter's kernel's cost: as measured, else :data:`DEFAULT_KERNEL_BYTES` (chapters
+        differ by 4x, so another chapter's cost says little); too low an estimate only means
+        that the largest prepared kernel is shut down once the total is over the budget."""
+        return self._cost.get(chapter) or DEFAULT_KERNEL_BYTES
 
     async def _keep_filled(self):
         while not self._stopping:
