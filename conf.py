@@ -96,6 +96,8 @@ nb_render_markdown_format = "myst"
 html_theme = "sphinx_book_theme"
 html_title = "Keras to Loihi"
 html_static_path = ["book/_static"]
+# Two of the PyData theme's components, changed for accessibility (see each file).
+templates_path = ["book/_templates"]
 html_css_files = ["k2l.css"]
 html_last_updated_fmt = ""
 html_copy_source = True  # the ".md" download
@@ -178,8 +180,9 @@ def link_exercises_to_colab(app, doctree, docname):
 
 
 def setup(app):
-    from k2l_course.site import live_assets
+    from k2l_course.site import accessibility, live_assets
 
+    app.connect("html-page-context", accessibility.name_toggles_by_their_text)
     # The "Live code" control (k2l serve), bundled from live/ with npm at build time.
     app.connect("builder-inited", live_assets.setup_build)
     app.connect("html-page-context", publish_executed_notebook, priority=400)

@@ -28,6 +28,7 @@ from urllib.parse import urldefrag, urlparse
 import pytest
 
 from k2l_course.exercises import checks
+from k2l_course.site import live_assets
 
 #: Every test here needs the built book (a cold build takes many minutes): run with the slow tests.
 pytestmark = pytest.mark.slow
@@ -52,6 +53,27 @@ SEARCH_TERM = "plateaus"
 SEARCH_PAGE = "02-activation"
 #: The chapters with an exercise, and its name.
 EXERCISES = {checks.chapter(exercise)[0]: exercise for exercise in checks.EXERCISES}
+
+
+#: The impacts axe-core reports that fail the accessibility tests.
+BLOCKING = ("serious", "critical")
+
+
+def axe_violations(page):
+    """axe-core's (WCAG 2.x A/AA and best-practice) violations on the page as it is now.
+
+    axe-core comes from npm, pinned in ``live/package-lock.json`` like the
+    live-code script's packages, and is injected into the page (never part of
+    the site). Returns ``[(impact, rule id, [selectors of the first nodes])]``.
+    """
+    if not page.evaluate("typeof window.axe === 'object'"):
+        page.add_script_tag(path=str(live_assets.axe_script()))
+    found = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations")
+    return [(v["impact"], v["id"], [n["target"] for n in v["nodes"][:3]]) for v in found]
+
+
+def blocking(violations):
+    return [v for v in violations if v[0] in BLOCKING]
 
 
 def _chromium_or_skip():
@@ -113,8 +135,8 @@ def browser():
 class PageVisit:
     """A page opened with its JavaScript errors and off-site requests recorded."""
 
-    def __init__(self, browser, base):
-        self.context = browser.new_context()
+    def __init__(self, browser, base, color_scheme="light"):
+        self.context = browser.new_context(color_scheme=color_scheme)
         self.page = self.context.new_page()
         self.errors = []
         self.offsite = []
@@ -139,15 +161,17 @@ class PageVisit:
         return self.page
 
     def close(self):
-        self.context.close()
+        if self.context is not None:
+            self.context.close()
+            self.context = None
 
 
 @pytest.fixture()
 def visit(browser, server):
     visits = []
 
-    def open_page(path):
-        v = PageVisit(browser, server)
+    def open_page(path, color_scheme="light"):
+        v = PageVisit(browser, server, color_scheme)
         visits.append(v)
         v.open(path)
         return v
@@ -388,3 +412,27 @@ def test_header_buttons_of_a_chapter_work(visit):
     page.keyboard.press("Escape")
     assert not v.errors, v.errors
     assert not v.offsite, v.offsite
+
+
+# -- accessibility ---------------------------------------------------------------------
+
+#: Every page of the site's top level: the chapters, search and the index.
+PAGES = CHAPTERS + ["search", "genindex"]
+
+
+@pytest.mark.parametrize("color_scheme", ["light", "dark"])
+def test_no_page_has_a_serious_accessibility_violation(visit, color_scheme):
+    """axe-core on every page, in the reader's light and dark mode; on chapters also
+    with the Live code control pressed (no k2l serve: its help; with it: test_serve.py)."""
+    found = {}
+    for name in PAGES:
+        v = visit(f"{name}.html", color_scheme)
+        v.page.wait_for_load_state("networkidle")
+        assert v.page.evaluate("document.documentElement.dataset.theme") == color_scheme
+        found[name] = blocking(axe_violations(v.page))
+        if v.page.locator("button.k2l-live-control").count():
+            v.page.locator("button.k2l-live-control").click()
+            v.page.locator(".k2l-live-status").filter(has_text="k2l serve").wait_for(timeout=15_000)
+            found[f"{name}, Live code pressed"] = blocking(axe_violations(v.page))
+        v.close()
+    assert not any(found.values()), {page: violations for page, violations in found.items() if violations}

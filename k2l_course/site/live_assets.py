@@ -3,7 +3,8 @@
 ``live/`` holds a small npm project: ``src/k2l-live.js`` (the "Live code"
 control of every chapter page, see ``k2l serve``) and its pinned dependencies
 (``package-lock.json``, with integrity hashes: Jupyter's own client library
-``@jupyterlab/services`` and the bundler ``esbuild``). The book build runs
+``@jupyterlab/services`` and the bundler ``esbuild``; and, for the site's
+tests only, the accessibility checker ``axe-core``). The book build runs
 ``npm ci`` (only when ``live/node_modules`` does not match the lock) and
 bundles the script into one file that the site serves itself from
 ``_static/``: pages load no script from another site.
@@ -25,6 +26,8 @@ import k2l_course
 LIVE = k2l_course.ROOT / "live"
 #: The bundle's file name (in the site's ``_static/``).
 BUNDLE = "k2l-live.js"
+#: axe-core's script (the site tests inject it into every page; it is not on the site).
+AXE = Path("node_modules") / "axe-core" / "axe.min.js"
 _STAMP = ".k2l-lock-sha256"
 
 
@@ -83,6 +86,21 @@ def build_bundle(live=LIVE):
     install_packages(live)
     _run([shutil.which("npm") or "npm", "run", "--silent", "build", "--", "--log-level=warning"], cwd=live)
     return live / "dist" / BUNDLE
+
+
+def axe_script(live=LIVE):
+    """axe-core's script, installed from the lock (for the accessibility tests).
+
+    Parameters
+    ----------
+    live : path-like
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    install_packages(live)
+    return Path(live) / AXE
 
 
 def setup_build(app):

@@ -13,6 +13,10 @@ reader's own kernel:
   :mod:`k2l_course.site.serve_identity`), runs no terminals, starts kernels in
   ``book/`` (where the chapters run when the book is built) and shuts down
   kernels idle for 30 minutes whose page is gone;
+- the Jupyter server keeps a kernel ready for each chapter, every cell of
+  the chapter already run on it (:mod:`k2l_course.site.kernel_pool`), so a
+  page's first Run answers at once; the whole of ``k2l serve`` stays within
+  ``--memory`` (4 GB by default);
 - the page learns the server's address and token from ``/k2l-live.json``, which
   the site server answers only to the user who started it (on Linux it looks
   the connecting socket's owner up in ``/proc/net/tcp``) and only under its own
@@ -44,6 +48,8 @@ CONFIG_PATH = "/k2l-live.json"
 #: Kernels whose page is gone are shut down after this long idle (seconds).
 CULL_IDLE_SECONDS = 1800
 HOST = "127.0.0.1"
+#: What ``k2l serve`` may use by default (bytes, PSS): its kernel pool fills up to it.
+DEFAULT_MEMORY = 4 * 10**9
 
 
 def free_port(host=HOST):
@@ -80,7 +86,7 @@ def peer_uid(client_port, server_port, proc_net_tcp="/proc/net/tcp"):
     return None
 
 
-def jupyter_command(port, origin, root_dir, python=None):
+def jupyter_command(port, origin, root_dir, python=None, site=None, chapters=(), memory=DEFAULT_MEMORY, serve_pid=0):
     """The command line of the Jupyter server (the token goes in its environment).
 
     Parameters
@@ -92,6 +98,15 @@ def jupyter_command(port, origin, root_dir, python=None):
     root_dir : path-like
         Where kernels start.
     python : str, optional
+    site : path-like, optional
+        The built site, whose chapters' notebooks the kernel pool runs
+        (:mod:`k2l_course.site.kernel_pool`).
+    chapters : sequence of str
+        The chapters to keep a kernel ready for, in this order (none: no pool).
+    memory : int
+        Bytes that ``k2l serve`` as a whole may use.
+    serve_pid : int
+        ``k2l serve``'s process, counted in ``memory``.
 
     Returns
     -------
@@ -114,10 +129,35 @@ def jupyter_command(port, origin, root_dir, python=None):
         "--MappingKernelManager.cull_interval=300",
         "--MappingKernelManager.cull_connected=False",
         "--Application.log_level=WARN",
+        "--ServerApp.kernel_manager_class=k2l_course.site.kernel_pool.ChapterKernelManager",
+        f"--ChapterKernelManager.memory_budget={int(memory)}",
+        f"--ChapterKernelManager.serve_pid={int(serve_pid)}",
     ]
+    if site is not None and chapters:
+        cmd += [f"--ChapterKernelManager.site_dir={site}"] + [f"--ChapterKernelManager.chapters={c}" for c in chapters]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--ServerApp.allow_root=True")  # whoever runs k2l serve as root chose to
     return cmd
+
+
+def parse_size(text):
+    """Bytes from a size such as ``4GB``, ``4G``, ``512MB``, ``1.5 GB`` or ``1000000``.
+
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    int
+    """
+    units = {"": 1, "B": 1, "K": 10**3, "KB": 10**3, "M": 10**6, "MB": 10**6, "G": 10**9, "GB": 10**9, "T": 10**12, "TB": 10**12}
+    stripped = str(text).strip().upper().replace(" ", "")
+    number = stripped.rstrip("KMGTB")
+    unit = stripped[len(number) :]
+    if unit not in units or not number:
+        raise ValueError(f"not a size: {text!r} (e.g. 4GB, 512MB)")
+    return int(float(number) * units[unit])
 
 
 def _die_with_parent():
@@ -130,7 +170,12 @@ def _die_with_parent():
         pass
 
 
-def start_jupyter(port, token, origin, root_dir=None, timeout=180):
+def site_chapters(site):
+    """The chapters of a built site that have a notebook to run, in the book's order."""
+    return sorted(p.stem for p in (Path(site) / "_sources").glob("*.ipynb"))
+
+
+def start_jupyter(port, token, origin, root_dir=None, timeout=180, **pool):
     """Start the Jupyter server and wait until it answers.
 
     Parameters
@@ -142,6 +187,8 @@ def start_jupyter(port, token, origin, root_dir=None, timeout=180):
         Default: the book's chapters (``book/``).
     timeout : float
         Seconds to wait for it to answer.
+    **pool
+        ``site``, ``chapters``, ``memory``: the kernel pool (:func:`jupyter_command`).
 
     Returns
     -------
@@ -151,7 +198,10 @@ def start_jupyter(port, token, origin, root_dir=None, timeout=180):
     env = book.build_environment()
     env["JUPYTER_TOKEN"] = token
     process = subprocess.Popen(
-        jupyter_command(port, origin, root_dir), env=env, cwd=str(root_dir), preexec_fn=_die_with_parent
+        jupyter_command(port, origin, root_dir, serve_pid=os.getpid(), **pool),
+        env=env,
+        cwd=str(root_dir),
+        preexec_fn=_die_with_parent,
     )
     deadline = time.monotonic() + timeout
     while True:
@@ -231,7 +281,7 @@ class SiteHandler(http.server.SimpleHTTPRequestHandler):
         self.wfile.write(body)
 
 
-def serve(site, port=8000, jupyter_port=0, stream=None):
+def serve(site, port=8000, jupyter_port=0, stream=None, chapters=None, memory=DEFAULT_MEMORY):
     """Serve ``site`` and a Jupyter server until interrupted.
 
     Parameters
@@ -244,6 +294,11 @@ def serve(site, port=8000, jupyter_port=0, stream=None):
         The Jupyter server's port (0: any free port).
     stream : file, optional
         Where to print the addresses (default: stdout).
+    chapters : sequence of str, optional
+        The chapters to keep a kernel ready for, in this order (default:
+        every chapter of the site; empty: none).
+    memory : int
+        Bytes (PSS) that ``k2l serve``, its Jupyter server and kernels may use.
 
     Returns
     -------
@@ -268,7 +323,8 @@ def serve(site, port=8000, jupyter_port=0, stream=None):
     previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     jupyter = None
     try:
-        jupyter = start_jupyter(jupyter_port, token, origin)
+        chapters = site_chapters(site) if chapters is None else list(chapters)
+        jupyter = start_jupyter(jupyter_port, token, origin, site=site.resolve(), chapters=chapters, memory=memory)
         handler.live_config = json.dumps(
             {
                 "baseUrl": f"http://{HOST}:{jupyter_port}/",
@@ -277,6 +333,13 @@ def serve(site, port=8000, jupyter_port=0, stream=None):
                 "kernel": "python3",
             }
         ).encode()
+        if chapters:
+            print(
+                f"preparing a kernel for each of {len(chapters)} chapters in the background, within "
+                f"{memory / 1e9:.1f} GB (--memory)",
+                file=stream,
+                flush=True,
+            )
         print(f"serving the course at {origin}/  (live code on; Ctrl-C stops)", file=stream, flush=True)
         httpd.serve_forever()
     except RuntimeError as error:
@@ -301,8 +364,22 @@ def add_arguments(parser):
     parser.add_argument(
         "--jupyter-port", type=int, default=0, help="the Jupyter server's port on 127.0.0.1 (default: any free port)"
     )
+    parser.add_argument(
+        "--memory",
+        type=parse_size,
+        default=DEFAULT_MEMORY,
+        help="memory that k2l serve, its Jupyter server and kernels may use (default 4GB): kernels are "
+        "prepared in advance for as many chapters as fit, and a page's kernel that does not fit is refused",
+    )
+    parser.add_argument(
+        "--warm",
+        nargs="*",
+        metavar="CHAPTER",
+        help="the chapters to prepare a kernel for in advance, in this order (default: every chapter; "
+        "--warm alone: none)",
+    )
 
 
 def run(args):
     """Run ``k2l serve``."""
-    return serve(args.site, port=args.port, jupyter_port=args.jupyter_port)
+    return serve(args.site, port=args.port, jupyter_port=args.jupyter_port, chapters=args.warm, memory=args.memory)

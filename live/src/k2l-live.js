@@ -10,7 +10,14 @@
  *
  * Running a cell first runs every earlier cell of the chapter that has not
  * run on this kernel yet (including cells the page does not show), in order,
- * so a later cell finds the names the chapter defined before it.
+ * so a later cell finds the names the chapter defined before it. `k2l serve`
+ * usually hands the page a kernel on which every cell of the chapter has
+ * already run (its kernel pool; the kernel's model says how many cells ran,
+ * `k2l_cells_run`), so a Run answers at once.
+ *
+ * When the kernel dies (out of memory, or code that ends its process) or
+ * `k2l serve` stops, the page says so and what to do; the next Run starts a
+ * new kernel (asking `k2l serve` for its address again).
  *
  * Built on Jupyter's own client library (@jupyterlab/services), bundled with
  * esbuild at book build time and served by the site itself.
@@ -30,6 +37,13 @@ function siteRoot() {
   const root = document.documentElement.dataset.content_root || "./";
   return new URL(root, window.location.href);
 }
+
+const KERNEL_DIED =
+  "Your kernel stopped (it ran out of memory, or the code ended its process), and what the cells " +
+  "computed is gone. Press Run again: a new kernel starts and runs the earlier cells first.";
+const SERVER_GONE =
+  "Lost the connection to k2l serve: it was stopped, or its Jupyter server ended. Start it again " +
+  "(.venv/bin/k2l serve, at this page's address) and press Run: a new kernel starts and runs the earlier cells first.";
 
 /** The chapter's notebook (the executed .ipynb Sphinx publishes in _sources/). */
 function notebookUrl() {
@@ -161,6 +175,15 @@ class LiveCell {
     }
   }
 
+  /** A message of the page's own (not the kernel's) in this cell's output. */
+  showMessage(text) {
+    if (!this.element) return;
+    const pre = document.createElement("pre");
+    pre.className = "k2l-live-error";
+    pre.textContent = text;
+    this.output.append(pre);
+  }
+
   showError(content, prefix = "") {
     const pre = document.createElement("pre");
     pre.className = "k2l-live-error";
@@ -176,6 +199,7 @@ class LiveChapter {
     this.kernel = null;
     this.cells = [];
     this.queue = Promise.resolve();
+    this.abort = null; // rejects the execution under way when the kernel is lost
   }
 
   say(text, kind = "info") {
@@ -183,8 +207,44 @@ class LiveChapter {
     this.status.dataset.kind = kind;
   }
 
+  /** Press "Live code": make the cells editable on a kernel of their own. */
   async start() {
     this.control.disabled = true;
+    let notebook;
+    try {
+      const url = notebookUrl();
+      if (!url) throw new Error("this page has no notebook to run");
+      notebook = await (await fetch(url, { cache: "no-store" })).json();
+    } catch (error) {
+      this.control.disabled = false;
+      this.say(`could not read this chapter's notebook: ${error.message || error}`, "error");
+      return;
+    }
+    if (!(await this.connect())) {
+      this.control.disabled = false;
+      return;
+    }
+    this.makeCells(notebook);
+    this.markRun(this.cellsRun);
+    document.body.classList.add("k2l-live-on");
+    this.control.textContent = "Live code: on";
+    this.sayReady();
+    window.addEventListener("pagehide", () => this.kernel && this.kernel.shutdown().catch(() => {}));
+  }
+
+  sayReady() {
+    const ran = this.cellsRun
+      ? `All ${this.cellsRun} code cells of this chapter have already run on your kernel, as in the book. `
+      : "";
+    this.say(
+      ran +
+        "Cells are editable and run on your kernel (Run, or Shift+Enter). " +
+        "Running a cell first runs the earlier ones that have not run yet.",
+    );
+  }
+
+  /** Ask k2l serve for a kernel for this chapter; false (and a message) if there is none. */
+  async connect() {
     this.say("connecting to your Jupyter server ...");
     let config;
     try {
@@ -192,14 +252,10 @@ class LiveChapter {
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       config = await response.json();
     } catch (error) {
-      this.control.disabled = false;
       this.say(HOW_TO_START, "help");
-      return;
+      return false;
     }
     try {
-      const url = notebookUrl();
-      if (!url) throw new Error("this page has no notebook to run");
-      const notebook = await (await fetch(url, { cache: "no-store" })).json();
       const settings = ServerConnection.makeSettings({
         baseUrl: config.baseUrl,
         wsUrl: config.wsUrl,
@@ -208,24 +264,66 @@ class LiveChapter {
         init: { cache: "no-store", credentials: "omit" },
       });
       this.say("starting a Python kernel on your machine ...");
-      // One kernel for this page, without a manager polling the server's kernel list.
-      const model = await KernelAPI.startNew({ name: config.kernel || "python3" }, settings);
-      this.kernel = new KernelConnection({ model, serverSettings: settings });
-      this.kernel.statusChanged.connect((_, state) => {
+      // One kernel for this page, without a manager polling the server's kernel list. The
+      // notebook's name tells k2l serve the chapter: it may have a kernel ready for it.
+      const chapter = notebookUrl().pathname.split("/").pop();
+      const model = await KernelAPI.startNew({ name: config.kernel || "python3", path: chapter }, settings);
+      const kernel = new KernelConnection({ model, serverSettings: settings });
+      this.kernel = kernel;
+      this.cellsRun = model.k2l_cells_run || 0;
+      kernel.statusChanged.connect((_, state) => {
         document.body.dataset.k2lKernel = state;
+        if (kernel === this.kernel && (state === "autorestarting" || state === "restarting" || state === "dead")) {
+          this.lost(KERNEL_DIED, state === "dead" ? "dead" : "restarted");
+        }
       });
-      this.makeCells(notebook);
-      document.body.classList.add("k2l-live-on");
-      this.control.textContent = "Live code: on";
-      this.say(
-        "Cells are editable and run on your kernel (Run, or Shift+Enter). " +
-          "Running a cell first runs the earlier ones that have not run yet.",
-      );
-      window.addEventListener("pagehide", () => this.kernel && this.kernel.shutdown().catch(() => {}));
+      let connected = false; // the first "connecting" is the connection being made
+      kernel.connectionStatusChanged.connect((_, state) => {
+        if (state === "connected") connected = true;
+        else if (connected && kernel === this.kernel) this.lost(SERVER_GONE, "gone");
+      });
+      return true;
     } catch (error) {
-      this.control.disabled = false;
-      this.say(`could not start a kernel: ${error.message || error}. ${HOW_TO_START}`, "error");
+      this.say(`could not start a kernel: ${error.message || error}`, "error");
+      return false;
     }
+  }
+
+  /**
+   * The kernel is gone: say why, forget what ran on it; the next Run starts a new one.
+   * @param {string} how "restarted": the server restarted it empty; once the connection
+   *   has followed it (the client library does that itself), it is shut down. "dead": it
+   *   is shut down. "gone": the server is gone; the connection is left to its own retries
+   *   (disposing of it under them would throw).
+   */
+  lost(message, how) {
+    const kernel = this.kernel;
+    if (!kernel) return;
+    this.kernel = null;
+    document.body.dataset.k2lKernel = "lost";
+    if (how === "restarted") {
+      const follow = (_, state) => {
+        if (state !== "connected") return;
+        kernel.connectionStatusChanged.disconnect(follow);
+        kernel.shutdown().catch(() => {});
+      };
+      kernel.connectionStatusChanged.connect(follow);
+    } else if (how === "dead") {
+      kernel.shutdown().catch(() => {});
+    }
+    for (const cell of this.cells) {
+      cell.executed = false;
+      if (cell.element) {
+        cell.button.disabled = false;
+        cell.button.textContent = "Run";
+      }
+    }
+    if (this.abort) this.abort(new Error(message));
+    this.say(message, "error");
+  }
+
+  markRun(n) {
+    for (const cell of this.cells) cell.executed = cell.index < n;
   }
 
   makeCells(notebook) {
@@ -255,13 +353,25 @@ class LiveChapter {
   }
 
   async runUpTo(target) {
+    if (!this.kernel) {
+      if (!(await this.connect())) return;
+      this.markRun(this.cellsRun);
+    }
     const todo = this.cells.filter((c) => c.index < target.index && !c.executed).concat([target]);
     for (const cell of todo) {
       if (cell.element) cell.button.disabled = true;
       target.button.textContent = "Running ...";
       this.say(cell === target ? "running ..." : `running earlier cell ${cell.index + 1} first ...`);
       cell.clear();
-      const ok = await this.execute(cell);
+      let ok;
+      try {
+        ok = await this.execute(cell);
+      } catch (error) {
+        // the kernel was lost (this.lost said so and reset the buttons)
+        target.clear();
+        target.showMessage(String(error.message || error));
+        return;
+      }
       if (cell.element) cell.button.disabled = false;
       if (!ok) {
         target.button.textContent = "Run";
@@ -278,11 +388,22 @@ class LiveChapter {
     this.say("done");
   }
 
+  /** Run one cell; true if it succeeded; throws if the kernel is lost meanwhile. */
   async execute(cell) {
     const future = this.kernel.requestExecute({ code: cell.code(), stop_on_error: true });
     future.onIOPub = (msg) => cell.show(msg);
-    const reply = await future.done;
-    return reply.content.status === "ok";
+    const lost = new Promise((_, reject) => {
+      this.abort = reject;
+    });
+    try {
+      const reply = await Promise.race([future.done, lost]);
+      return reply.content.status === "ok";
+    } catch (error) {
+      if (this.kernel) throw error; // not a lost kernel: report it as it is
+      throw new Error(this.status.textContent);
+    } finally {
+      this.abort = null;
+    }
   }
 }
 
