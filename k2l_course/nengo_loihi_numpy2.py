@@ -22,8 +22,9 @@ functions); on NumPy 1 it does nothing. Calling it again does nothing more.
 
 The course calls it wherever nengo-loihi is imported: :mod:`k2l_course.stack`
 (the chip code, the Linux sandbox's zygote), the block-shape worker of
-exercise 5, and the portable sandbox's child when the submission mentions
-nengo_loihi (:func:`apply_if_mentioned`), so nobody has to know about it.
+exercise 5, and both grading sandboxes' children before student code runs
+(:func:`apply_on_import`: whenever the submission imports nengo-loihi,
+however it spells the import), so nobody has to know about it.
 The test suite proves that the course's deployed chip builds to the same
 discretized parameters and runs to the same spikes on NumPy 1.24 and on
 NumPy 2 (``tests/test_nengo_loihi_numpy2.py``). The same fix, as a patch to
@@ -56,7 +57,9 @@ as described above.
 
 from __future__ import annotations
 
+import importlib.abc
 import importlib.metadata
+import sys
 
 import numpy as np
 
@@ -111,28 +114,49 @@ def apply():
     return replaced
 
 
-def apply_if_mentioned(path):
-    """:func:`apply`, if the file at ``path`` (a student's script or notebook) mentions nengo_loihi.
+class _FixAfterImport(importlib.abc.MetaPathFinder):
+    """Finds ``nengo_loihi`` with the finders after it, and applies the fix once its import has run."""
 
-    For the portable sandbox's child, before it runs a submission: checking
-    the text is cheap, importing nengo-loihi is not (seconds, as it imports
-    IPython when installed), and most exercises never use it. The same rule
-    as the Linux sandbox, whose server imports the stack modules a submission
-    mentions (through :mod:`k2l_course.stack`, which applies the fix).
+    def find_spec(self, name, path=None, target=None):
+        if name != "nengo_loihi":
+            return None
+        for finder in sys.meta_path[sys.meta_path.index(self) + 1 :]:
+            find = getattr(finder, "find_spec", None)
+            spec = find(name, path, target) if find is not None else None
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        run_module = spec.loader.exec_module
 
-    Returns
-    -------
-    list of str
-        As :func:`apply`.
+        def exec_module(module):
+            run_module(module)
+            apply()
+
+        spec.loader.exec_module = exec_module  # this import's own loader object
+        return spec
+
+
+def apply_on_import():
+    """:func:`apply` as soon as nengo-loihi is imported, however the import is spelled.
+
+    For code that may import nengo-loihi on its own, such as a student's
+    submission in the grading sandboxes: checking whether the fix is needed
+    is cheap, importing nengo-loihi is not (seconds), and most exercises never
+    use it. If nengo-loihi is already imported, this applies the fix now;
+    otherwise it puts a finder first on :data:`sys.meta_path` that lets the
+    other finders find nengo-loihi and applies the fix right after nengo-loihi's
+    own import has run (``import``, ``from``, :func:`importlib.import_module`
+    or ``__import__`` alike). Idempotent; does nothing when not :func:`needed`.
     """
     if not needed():
-        return []
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            mentioned = "nengo_loihi" in handle.read()
-    except OSError:
-        return []
-    return apply() if mentioned else []
+        return
+    if "nengo_loihi" in sys.modules:
+        apply()
+    elif not any(isinstance(finder, _FixAfterImport) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _FixAfterImport())
 
 
 def applied():

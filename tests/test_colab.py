@@ -229,18 +229,8 @@ def _run_on_colab(notebook, folder, python, monkeypatch, allow_errors=False):
     return "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream"), errors
 
 
-#: Chapter 5's chip does not build with nengo-loihi 1.1 on NumPy 2 (``np.array(..., copy=False)``
-#: in its builder) until the course's fix for it is merged (branch ``numpy2``, issue 22 part 2).
-#: Strict: once the fix is in, this marker fails and must go.
-NENGO_LOIHI_ON_NUMPY_2 = pytest.mark.xfail(
-    strict=True, raises=Exception, reason="nengo-loihi 1.1's builder on NumPy 2 (the fix is on branch numpy2)"
-)
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "exercise", [pytest.param(e, marks=NENGO_LOIHI_ON_NUMPY_2) if e == "ch5_chip" else e for e in checks.EXERCISES]
-)
+@pytest.mark.parametrize("exercise", checks.EXERCISES)
 def test_on_colab_a_solution_earns_full_marks_and_an_untouched_exercise_its_hints(
     exercise, colab_python, published_checkout, tmp_path, monkeypatch
 ):

@@ -562,9 +562,9 @@ def child_main():
     import numpy  # noqa: F401  (before the memory baseline: the interpreter's own share)
 
     from k2l_course.grading.sandbox import child as loader
-    from k2l_course.nengo_loihi_numpy2 import apply_if_mentioned as fix_nengo_loihi_for_numpy2
+    from k2l_course.nengo_loihi_numpy2 import apply_on_import as fix_nengo_loihi_for_numpy2
 
-    fix_nengo_loihi_for_numpy2(request["path"])  # before student code: nengo-loihi 1.1 on NumPy 2 (no-op on 1)
+    fix_nengo_loihi_for_numpy2()  # before student code: nengo-loihi 1.1 on NumPy 2 (no-op on 1)
 
     _limit_memory(request.get("memory_mb"))
     connection.send_bytes(b"B" + _dumps({"rss": _resident_bytes()}).encode())

@@ -725,6 +725,9 @@ def main(argv=None):
     home = tempfile.mkdtemp(prefix="k2l-sandbox-home-")
     os.environ.update(HOME=home, KERAS_HOME=os.path.join(home, ".keras"), MPLCONFIGDIR=os.path.join(home, "mpl"))
     preload(PRELOAD)
+    from k2l_course.nengo_loihi_numpy2 import apply_on_import as fix_nengo_loihi_for_numpy2
+
+    fix_nengo_loihi_for_numpy2()  # here and in every child, however nengo-loihi is imported (no-op on NumPy 1)
     preload(config.get("preload", ()))
     info = {"ready": True, "root": isolation.is_root(), "namespaces": False, "covered": [], "exposed": [],
             "cgroup": bool(config.get("cgroup"))}  # fmt: skip
