@@ -9,7 +9,7 @@ build) and of the spikes of every on-chip layer and the output while the
 chip is shown the given images; equal digests from two interpreters mean a
 bit-identical chip.
 
-The network is :func:`k2l_course.exercises.checks.blockfit.seed_network`:
+The network is :func:`k2l_course.chip.seed_network.seed_network`:
 the converted seed network's neurons, connections and shapes (the test suite
 proves each block uses the same resources as in nengo-dl's conversion), the
 seed's block shapes (:data:`k2l_course.chip.loihi.SEED_BLOCK_SHAPES`), the
@@ -31,7 +31,7 @@ import numpy as np
 
 from k2l_course.chip.loihi import PRESENTATION_TIME, SEED_BLOCK_SHAPES
 
-#: Seed of the network's random weights (:func:`blockfit.seed_network`).
+#: Seed of the network's random weights (:func:`k2l_course.chip.seed_network.seed_network`).
 WEIGHT_SEED = 0
 
 
@@ -137,12 +137,12 @@ def chip_digests(images):
         ``versions``.
     """
     from k2l_course import stack
-    from k2l_course.exercises.checks import blockfit
+    from k2l_course.chip.seed_network import seed_network
     from k2l_course.pipeline.data import to_sequences
     from k2l_course.pipeline.model import ON_CHIP_LAYERS
 
     nengo, nengo_loihi = stack.nengo, stack.nengo_loihi
-    net, _ = blockfit.seed_network(nengo, nengo_loihi, SEED_BLOCK_SHAPES, seed=WEIGHT_SEED)
+    net, _ = seed_network(nengo, nengo_loihi, SEED_BLOCK_SHAPES, seed=WEIGHT_SEED)
     flat = to_sequences(np.asarray(images), 1)[:, 0, :]
     probes = {}
     with net:
