@@ -17,6 +17,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from environments import load_bootstrap
 from locks import for_target, installable, locked_requirements, markers, read_index, target_tags, unsatisfied
 from packaging.requirements import Requirement
 
@@ -57,11 +58,7 @@ def test_apple_silicon_gets_tensorflow_macos_and_the_rest_the_course_pins():
 
 def test_bootstrap_installs_tensorflow_macos_first_from_the_lock():
     """nengo-dl's setup.py asks for tensorflow unless tensorflow-macos is installed: bootstrap installs it alone first."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("k2l_bootstrap", ROOT / "bootstrap.py")
-    bootstrap = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bootstrap)
+    bootstrap = load_bootstrap()
     entries = bootstrap.lock_entries((ROOT / "requirements" / "lock-macos-arm64.txt").read_text())
     first = [entries[name] for name in bootstrap.FIRST if name in entries]
     assert len(first) == 1 and first[0].startswith("tensorflow-macos==2.12.0 \\\n    --hash=sha256:")
@@ -89,13 +86,10 @@ def test_nengo_dl_built_in_place_requires_tensorflow_macos_once_that_is_installe
     hand (a dist-info folder, as pip leaves it); nengo-dl is the lock's own
     sdist, with setuptools and wheel from the lock, all hash-checked.
     """
-    import importlib.util
     import subprocess
     import sys
 
-    spec = importlib.util.spec_from_file_location("k2l_bootstrap", ROOT / "bootstrap.py")
-    bootstrap = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bootstrap)
+    bootstrap = load_bootstrap()
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", venv], check=True)
     python = venv / "bin" / "python"

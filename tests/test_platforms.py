@@ -13,25 +13,18 @@ Pythons is a failure.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 from pathlib import Path
 
 import pytest
-from environments import build_student_environment, find_python, student_env, student_venv
+from environments import build_student_environment, find_python, load_bootstrap, student_env, student_venv
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _bootstrap():
-    spec = importlib.util.spec_from_file_location("k2l_bootstrap", ROOT / "bootstrap.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
-
-STUDENT_PYTHONS = ["%d.%d" % v for v in _bootstrap().STUDENT_PYTHONS]
+STUDENT_PYTHONS = ["%d.%d" % v for v in load_bootstrap().STUDENT_PYTHONS]
 
 
 FOUND = {version: find_python(version) for version in STUDENT_PYTHONS}
@@ -77,7 +70,7 @@ def test_student_environment_builds_and_passes_the_student_tests(version):
 
 
 def test_bootstrap_allows_the_student_job_on_every_claimed_python_and_the_rest_on_3_11_only(monkeypatch):
-    bootstrap = _bootstrap()
+    bootstrap = load_bootstrap()
     for version in [(3, 11), (3, 12), (3, 13), (3, 14)]:
         monkeypatch.setattr(bootstrap.sys, "version_info", version + (0, "final", 0))
         bootstrap.require_python("student")

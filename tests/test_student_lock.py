@@ -12,11 +12,11 @@ hash the lock holds (:mod:`locks`; nothing is installed).
 
 from __future__ import annotations
 
-import importlib.util
 import tomllib
 from pathlib import Path
 
 import pytest
+from environments import load_bootstrap
 from locks import PLATFORMS, for_target, installable, locked_requirements, markers, read_index, target_tags, unsatisfied
 from packaging.requirements import Requirement
 
@@ -27,15 +27,9 @@ CONSTRAINTS = ROOT / "requirements" / "student-constraints.txt"
 STUDENT_EXTRAS = ("lab", "test")
 
 
-def _bootstrap():
-    spec = importlib.util.spec_from_file_location("k2l_bootstrap", ROOT / "bootstrap.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 #: The Pythons the student lock claims: bootstrap.py's STUDENT_PYTHONS.
-PYTHONS = ["%d.%d" % v for v in _bootstrap().STUDENT_PYTHONS]
+PYTHONS = ["%d.%d" % v for v in load_bootstrap().STUDENT_PYTHONS]
 #: Each claimed Python's first release, and 3.11's newest here (markers on python_full_version).
 TARGETS = [(platform, python + ".0") for platform in sorted(PLATFORMS) for python in PYTHONS]
 TARGETS += [(platform, "3.11.9") for platform in sorted(PLATFORMS)]

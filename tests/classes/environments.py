@@ -8,6 +8,7 @@ Python are unchanged), so every test that needs one shares a single build.
 from __future__ import annotations
 
 import glob
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -16,6 +17,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_bootstrap():
+    """``bootstrap.py`` as a module (its constants and helpers), without running it."""
+    spec = importlib.util.spec_from_file_location("k2l_bootstrap", ROOT / "bootstrap.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def find_python(version):
