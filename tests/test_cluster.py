@@ -12,6 +12,7 @@ killed when its only worker has started its second.
 import csv
 import os
 import signal
+import json
 import subprocess
 import sys
 import tempfile
@@ -63,7 +64,6 @@ class Cluster:
         return process
 
     def _address(self):
-        import json
 
         for _ in range(600):  # (up to a minute on a loaded machine)
             if self.file.exists():
@@ -244,6 +244,20 @@ def test_a_scheduler_that_goes_away_stops_the_batch_and_a_rerun_resumes(course, 
     assert (summary.reused, summary.graded) == (len(saved), 6 - len(saved))
     assert [row["student"] for row in rows(out)] == [f"slow_{index:02d}" for index in range(6)]
     assert {row["total"] for row in rows(out)} == {"5"}
+
+
+def test_the_environment_compared_is_the_interpreters_not_what_the_process_imported_since():
+    """setuptools puts its vendored packages (jaraco.*, autocommand...) on sys.path when imported: not installed ones."""
+    code = (
+        "import json, sys\n"
+        "if sys.argv[1] == 'setuptools':\n"
+        "    import setuptools\n"
+        "from k2l_course.grading import cluster\n"
+        "print(json.dumps(cluster.environment()))\n"
+    )
+    seen = {what: json.loads(subprocess.run([sys.executable, "-c", code, what], capture_output=True, text=True,
+                                            check=True).stdout) for what in ("plain", "setuptools")}  # fmt: skip
+    assert seen["setuptools"] == seen["plain"]
 
 
 def test_without_cluster_dask_is_never_imported(tmp_path):

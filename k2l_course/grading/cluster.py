@@ -37,9 +37,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import json
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -69,6 +71,21 @@ class ClusterError(GradingError):
     """The cluster cannot (or can no longer) grade this batch."""
 
 
+def startup_path():
+    """The import path this environment's interpreter starts with (site-packages, ``.pth`` files, ``PYTHONPATH``).
+
+    Not the running process's ``sys.path``: what a process adds while it
+    runs is not the environment (setuptools, for one, puts its vendored
+    packages on ``sys.path`` when it is imported, so a client that had
+    imported it would see distributions no worker has).
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", "import json, sys; print(json.dumps(sys.path[1:]))"],
+        capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL, check=True,
+    )  # fmt: skip
+    return json.loads(done.stdout)
+
+
 @functools.lru_cache(maxsize=1)
 def environment():
     """What must be the same on the client and every worker (computed once per process).
@@ -78,8 +95,8 @@ def environment():
     dict
         ``k2l`` (version), ``grader`` (digest of the source of
         :mod:`k2l_course.grading`), ``python`` (version), ``packages``
-        (``{name: version}`` of every installed distribution, as importing
-        would find them) and ``digest`` (of all that).
+        (``{name: version}`` of every distribution installed on the
+        interpreter's :func:`startup_path`, as importing would find them) and ``digest`` (of all that).
     """
     from importlib import metadata
 
@@ -87,7 +104,7 @@ def environment():
     sources = sorted(str(path.relative_to(grading)) for path in grading.rglob("*.py"))
 
     packages = {}
-    for distribution in metadata.distributions():
+    for distribution in metadata.distributions(path=startup_path()):
         name = (distribution.metadata["Name"] or "").lower().replace("_", "-")
         if name and name not in packages:  # the first one found is the one imported
             packages[name] = distribution.version
