@@ -64,7 +64,6 @@ class Cluster:
         return process
 
     def _address(self):
-
         for _ in range(600):  # (up to a minute on a loaded machine)
             if self.file.exists():
                 try:
