@@ -437,7 +437,8 @@ def add_arguments(parser):
                         help="regrade only these students in an existing --out (with its seed); others stay untouched")  # fmt: skip
     parser.add_argument("--cluster", metavar="ADDRESS",
                         help="grade on the workers of the Dask scheduler at ADDRESS (e.g. tcp://host:8786) instead of "
-                             "here; everything is still written into OUT_DIR")  # fmt: skip
+                             "here; everything is still written into OUT_DIR (each worker's threads, not --jobs, set how many run at "
+                             "once)")  # fmt: skip
 
 
 def _validate(args):
