@@ -149,6 +149,24 @@ def test_fingerprints_are_reused_from_the_store_and_recomputed_when_a_file_chang
     assert after.scores == fresh.scores and _flagged(after) == _flagged(fresh)
 
 
+def test_the_store_keeps_only_the_files_of_the_last_pass(tmp_path):
+    made = copies.make_class(tmp_path / "class", n_independent=20, seed=6)
+    files = _files(tmp_path / "class", made, ["ch2_activation"])
+    path = tmp_path / "out" / "similarity" / "fingerprints.sqlite"
+    similarity.analyse_files(files, store=path)
+    current = lambda: {similarity.file_digest(p, p.read_bytes()) for p in files["ch2_activation"].values()}  # noqa: E731
+    resubmitted = files["ch2_activation"][made["students"][0]]
+    before = similarity.file_digest(resubmitted, resubmitted.read_bytes())
+    resubmitted.write_text(resubmitted.read_text() + "\n\ndef extra(x):\n    return x + 1\n")
+    del files["ch2_activation"][made["students"][1]]  # a student who left the class
+    similarity.analyse_files(files, store=path)
+    store = similarity.FingerprintStore(path)
+    try:
+        assert store.digests() == current() and before not in store.digests()
+    finally:
+        store.close()
+
+
 def test_code_shared_by_everyone_makes_no_candidate_pairs(tmp_path):
     import random
 

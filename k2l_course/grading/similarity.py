@@ -54,7 +54,10 @@ Fingerprints are computed once per file content: :class:`FingerprintStore`
 keeps them (before the starter code is removed) in
 ``OUT/similarity/fingerprints.sqlite``, keyed by the SHA-256 of the file's
 bytes and by the method (``K``, ``WINDOW``, the normaliser's version), so a
-rerun or a class that grows fingerprints only new or changed files.
+rerun or a class that grows fingerprints only new or changed files. After
+each pass the store keeps only the rows of the files that pass read (a
+resubmitted or removed file's rows, and another method's, are dropped), so it
+never outgrows the class.
 
 The report shows the flagged pairs with the matching regions side by side
 (copydetect's ``compare_files`` on the original text). Flags are evidence
@@ -408,6 +411,24 @@ class FingerprintStore:
         )
         self._connection.commit()
 
+    def keep_only(self, digests):
+        """Drop every row but this method's rows of ``digests`` (the files of the pass just made)."""
+        connection = self._connection
+        connection.execute("CREATE TEMP TABLE IF NOT EXISTS kept (digest TEXT PRIMARY KEY)")
+        connection.execute("DELETE FROM kept")
+        connection.executemany("INSERT OR IGNORE INTO kept VALUES (?)", [(d,) for d in digests])
+        dropped = connection.execute(
+            "DELETE FROM prints WHERE method != ? OR digest NOT IN (SELECT digest FROM kept)", (self.method,)
+        ).rowcount
+        connection.commit()
+        if dropped:
+            connection.execute("VACUUM")  # (the file shrinks with the class)
+        return dropped
+
+    def digests(self):
+        """The digests this method's rows hold."""
+        return {d for (d,) in self._connection.execute("SELECT digest FROM prints WHERE method = ?", (self.method,))}
+
     def close(self):
         self._connection.close()
 
@@ -539,6 +560,7 @@ def analyse_files(files, store=None, progress=False, pairs="index", common_files
     if owned:
         store = FingerprintStore(store)
     flags, n_pairs, all_scores, fingerprinted, distributions = [], {}, {}, {}, {}
+    read = set()
     try:
         for exercise, by_student in files.items():
             boilerplate = np.array(sorted(starter_boilerplate(exercise)), dtype=np.int64)
@@ -550,6 +572,7 @@ def analyse_files(files, store=None, progress=False, pairs="index", common_files
                 digest = file_digest(by_student[student], data)
                 contents.setdefault(digest, (str(by_student[student]), data))
                 digests.append(digest)
+            read.update(contents)
             known = store.get(contents) if store is not None else {}
             missing = [d for d in contents if d not in known]
             bar = tqdm(total=len(missing), desc=f"fingerprints {exercise}", unit="file", disable=not progress or not missing,
@@ -592,6 +615,8 @@ def analyse_files(files, store=None, progress=False, pairs="index", common_files
                     percentile = float(np.searchsorted(ordered, score, side="right") / len(ordered) * 100)
                     flags.append(Flag(kept[a], kept[b], exercise, score, z, percentile, median,
                                       Path(by_student[kept[a]]).name, Path(by_student[kept[b]]).name))  # fmt: skip
+        if store is not None:
+            store.keep_only(read)
     finally:
         if owned:
             store.close()
