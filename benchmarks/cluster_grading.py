@@ -2,11 +2,13 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/cluster_grading.py [--students 40] [--keep DIR]
+    .venv/bin/python benchmarks/cluster_grading.py [--students 40] [--class synthetic|hostile] [--keep DIR]
 
-The class is the one of ``benchmarks/grading.py`` (the course's real
-material: correct, untouched, typical mistakes, misbehaving students). It is
-graded, side by side in one run, on the same seed:
+The class is ``benchmarks/synthetic_class.py``'s (own correct work, wrong and
+equivalent answers, stubs, the reference solution, planted copies: every
+exercise), or with ``--class hostile`` the one of ``benchmarks/grading.py``
+(correct, untouched, typical mistakes, misbehaving students). It is graded,
+side by side in one run, on the same seed:
 
 one machine
     ``k2l grade`` without ``--cluster``, ``--jobs 1`` (one sandbox run at a time).
@@ -39,7 +41,9 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 sys.path.insert(0, str(REPO / "tests" / "classes"))
 
-from grading import LIMITS, SEED, make_class  # noqa: E402  (benchmarks/grading.py: one class for both)
+import grading as hostile  # noqa: E402  (benchmarks/grading.py)
+import synthetic_class  # noqa: E402
+from grading import LIMITS, SEED  # noqa: E402
 
 from k2l_course.grading import grade as grading  # noqa: E402
 
@@ -86,16 +90,21 @@ def stop(processes):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--students", type=int, default=40)
+    parser.add_argument("--class", dest="kind", choices=("synthetic", "hostile"), default="synthetic",
+                        help="the class graded (default: synthetic_class.py's)")
     parser.add_argument("--keep", help="keep the class and gradebooks in this folder")
     args = parser.parse_args()
     place = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="k2l-bench-cluster-"))
     place.mkdir(parents=True, exist_ok=True)
     submissions = place / "class"
     shutil.rmtree(submissions, ignore_errors=True)
-    make_class(submissions, args.students)
+    if args.kind == "hostile":
+        hostile.make_class(submissions, args.students)
+    else:
+        synthetic_class.make_class(submissions, args.students, seed=SEED)
     items, exercises = grading.load_checks()
     assignment = grading.load_assignment(items, exercises, grading.ChecksSource.of())
-    print(f"class: {args.students} students x 5 exercises in {submissions}", flush=True)
+    print(f"class ({args.kind}): {args.students} students x 5 exercises in {submissions}", flush=True)
 
     results, books = [], {}
     for name, workers in (("one machine, --jobs 1", 0), ("cluster, 1 worker", 1), ("cluster, 2 workers", 2)):
