@@ -132,6 +132,22 @@ def test_solution_earns_full_marks(exercise):
     ]
 
 
+@pytest.mark.parametrize("exercise", checks.EXERCISES)
+def test_own_work_of_the_synthetic_classes_earns_full_marks(exercise, tmp_path):
+    """The benchmarks' and similarity tests' "own work" students write correct answers (each implementation in turn)."""
+    import random
+
+    import copies
+
+    for variant in range(max(len(copies.VARIANTS[f]) for f in copies.functions(exercise))):
+        for seed in range(2):  # (their own checks and style are drawn too)
+            own = tmp_path / f"{exercise}.py"
+            own.write_text(copies.own_file(exercise, random.Random(seed), variant=variant))
+            result = check_file(own, exercise)
+            assert scores(result) == {i.name: i.points for i in checks.items(exercise)}, (
+                variant, seed, [r.verdict.message for r in result.results])
+
+
 @pytest.mark.parametrize("suffix", [".py", ".ipynb"])
 @pytest.mark.parametrize("exercise", checks.EXERCISES)
 def test_untouched_exercise_earns_nothing(exercise, suffix):

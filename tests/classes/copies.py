@@ -191,13 +191,13 @@ return float(np.dot(low, low) + np.dot(high, high)) * 0.5""",
     "block_shapes": [
         """return {"conv0": (13, 13, 6), "conv1": (6, 6, 22), "dense0": (50,)}""",
         """shapes = dict()
-shapes["conv0"] = (26, 26, 1)
-shapes["conv1"] = (12, 12, 4)
+shapes["conv0"] = (13, 13, 5)
+shapes["conv1"] = (6, 6, 22)
 shapes["dense0"] = (40,)
 return shapes""",
         """conv0 = (13, 13, 4)
-conv1 = (6, 6, 16)
-dense = (32,)
+conv1 = (6, 6, 22)
+dense = (50,)
 return dict(conv0=conv0, conv1=conv1, dense0=dense)""",
     ],
     "n_blocks": [
@@ -243,7 +243,8 @@ WORDS = ["careful", "note", "todo", "check", "remember", "hmm", "idea", "ok"]
 NAME_POOL = ["alpha", "beta", "gamma", "delta", "tmp", "buf", "acc", "vec", "res", "val", "arr", "mat", "cnt", "idx"]
 
 
-def _functions(exercise):
+def functions(exercise):
+    """The functions a student writes in ``exercise`` (as the starter file names them)."""
     text = (ROOT / "exercises" / f"{exercise}.py").read_text()
     return re.findall(r'raise NotImplementedError\("(\w+): write your code here"\)', text)
 
@@ -278,16 +279,22 @@ def own_style(body, rng):
     return "\n".join(lines)
 
 
-def own_file(exercise, rng):
-    """An independent student's correct file for ``exercise``, in their own style."""
+def own_file(exercise, rng, variant=None):
+    """An independent student's correct file for ``exercise``, in their own style.
+
+    ``variant``: the index of every function's implementation in :data:`VARIANTS`
+    (modulo their number); default: each drawn from ``rng``.
+    """
     text = (ROOT / "exercises" / f"{exercise}.py").read_text()
     text = text.replace("import numpy as np", "import math\n\nimport numpy as np\n\n_VERBOSE = False", 1)
-    for function in _functions(exercise):
-        body = own_style(rng.choice(VARIANTS[function]), rng)
+    for function in functions(exercise):
+        choices = VARIANTS[function]
+        body = own_style(rng.choice(choices) if variant is None else choices[variant % len(choices)], rng)
         lines = []
         for _ in range(rng.randint(0, 2)):
-            lines.append(rng.choice(OWN_CHECKS).format(arg=_first_argument(text, function), name=function,
-                                                       word=rng.choice(WORDS)))  # fmt: skip
+            argument = _first_argument(text, function)
+            own_checks = OWN_CHECKS if argument != "None" else [c for c in OWN_CHECKS if "{arg}" not in c]
+            lines.append(rng.choice(own_checks).format(arg=argument, name=function, word=rng.choice(WORDS)))
         lines.append(body)
         block = "\n".join(lines)
         indented = "\n".join("    " + line if line else line for line in block.splitlines())
