@@ -173,6 +173,66 @@ def test_forbidden_names_are_refused_however_reached(box, tmp_path, route):
     assert sum(note.startswith("refused: ") for note in result.notes) == 1
 
 
+@pytest.mark.parametrize("route", [
+    "return importlib.import_module(NAME).rgb_to_hsv(1, 0, 0)",
+    "exec(f'from {NAME} import rgb_to_hsv as g', globals())\n    return g(1, 0, 0)",
+    "importlib.import_module(NAME)\n    return sys.modules[NAME].rgb_to_hsv(1, 0, 0)",
+    "importlib.import_module(NAME)\n    import gc\n    found = [o for o in gc.get_objects() if getattr(o, '__qualname__', '') == 'rgb_to_hsv']"
+    "\n    return [g(1, 0, 0) for g in found]",
+    "return LOADED.rgb_to_hsv(1, 0, 0)",
+])  # fmt: skip
+def test_forbidden_names_of_a_package_the_server_has_not_imported_are_refused_once_the_code_imports_it(box, tmp_path,
+                                                                                                        route):  # fmt: skip
+    """The server imports no package just to refuse a name in it: the child refuses it when it imports the package."""
+    source = "import importlib, sys\nNAME = 'color' + 'sys'  # (no import the server could see)\n"
+    if "LOADED" in route:
+        source += "LOADED = importlib.import_module(NAME)  # while the file loads\n"
+    result = run(box, tmp_path, source + f"def f():\n    {route}\n", ("f", {}),
+                 forbidden={"colorsys.rgb_to_hsv": "convert it yourself"})  # fmt: skip
+    outcome = result.outcomes[0]
+    assert not outcome.ok and outcome.error.startswith("refused: colorsys.rgb_to_hsv (convert it yourself)"), outcome
+    assert result.notes == ["refused: colorsys.rgb_to_hsv (convert it yourself)"]
+    assert "colorsys" not in box.server_modules()
+
+
+@pytest.mark.slow
+def test_the_exercises_forbidden_names_are_refused_when_the_code_imports_nengo_loihi_itself(tmp_path):
+    """The server stays NumPy-only for the exercises' forbidden names; a run-time import of nengo-loihi meets them."""
+    from k2l_course.exercises import checks
+
+    source = """
+import importlib
+def refusals():
+    loihi = importlib.import_module("nengo_" + "loihi")
+    attempts = {
+        "Simulator": lambda: loihi.Simulator(None),
+        "neurons.loihi_rates": lambda: importlib.import_module("nengo_loihi.neurons").loihi_rates(None, None, None),
+        "config.BlockShape": lambda: loihi.config.BlockShape((1,), (1,)),
+    }
+    said = {}
+    for name, attempt in attempts.items():
+        try:
+            attempt()
+            said[name] = "ran"
+        except ImportError as error:
+            said[name] = str(error)
+    return said
+def allowed():
+    return type(importlib.import_module("nengo_" + "loihi").LoihiLIF()).__name__
+"""
+    with Sandbox(jobs=1) as sandbox:
+        result = run(sandbox, tmp_path, source, ("refusals", {}), ("allowed", {}), forbidden=checks.forbidden(),
+                     timeout=600, call_timeout=300, memory_mb=4096)  # fmt: skip
+        loaded = set(sandbox.server_modules())
+    said = result.outcomes[0].value
+    assert result.outcomes[0].ok, result.outcomes[0]
+    assert said["Simulator"].startswith("refused: nengo_loihi.Simulator")
+    assert said["neurons.loihi_rates"].startswith("refused: nengo_loihi.neurons.loihi_rates")
+    assert said["config.BlockShape"].startswith("refused: nengo_loihi.config.BlockShape")
+    assert result.outcomes[1].value == "LoihiLIF"  # the rest of nengo-loihi works
+    assert not loaded & {"nengo_loihi", "nengo_dl", "tensorflow"}
+
+
 @pytest.mark.root
 @pytest.mark.skipif(not ROOT, reason="needs root")
 def test_solutions_of_any_checkout_cannot_be_read(box, tmp_path):
