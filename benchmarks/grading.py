@@ -29,6 +29,21 @@ naive, NumPy only
     One fresh interpreter per submission importing NumPy only: the cheapest
     per-submission process, for reference.
 
+Which guarantee costs what (``--designs ...,no-namespaces,no-cgroup,same-user``):
+the fast design with one wall switched off, here only (never a grader option):
+
+no-namespaces
+    No bubblewrap allow-list view, no per-run mount, IPC and network
+    namespaces or private ``/tmp`` (``Sandbox(namespaces=False)``): separate
+    uids, the memory cgroup and everything else stay.
+no-cgroup
+    No memory cgroup per run (its mkdir, limit, kill and rmdir): the memory
+    limit is the address-space rlimit only.
+same-user
+    Student code runs as the grader's user (``Sandbox(separate_user=False)``,
+    as ``k2l check`` does without root): no uid drop, hence no cgroup, no
+    namespaces, no killing of the uid's processes after each run.
+
 baseline (``--baseline OTHER_CHECKOUT``)
     The fast design with another checkout's code (e.g. the branch before a
     change), run by that checkout's ``.venv`` in a subprocess on the same
@@ -157,6 +172,38 @@ class NaiveNumpySandbox(NaiveSandbox):
     preload = ["numpy"]
 
 
+class NoNamespacesSandbox(Sandbox):
+    """The fast design without bubblewrap or per-run namespaces (benchmark only)."""
+
+    def __init__(self, jobs=1, **options):
+        super().__init__(jobs=jobs, **{**options, "namespaces": False})
+
+
+class NoCgroupSandbox(Sandbox):
+    """The fast design without the memory cgroup per run (benchmark only)."""
+
+    def start(self):
+        from k2l_course.grading.sandbox import isolation
+
+        own = isolation.own_memory_cgroup
+        isolation.own_memory_cgroup = lambda: None  # (read once, in start)
+        try:
+            return super().start()
+        finally:
+            isolation.own_memory_cgroup = own
+
+
+class SameUserSandbox(Sandbox):
+    """The fast design running student code as the grader's user (benchmark only)."""
+
+    def __init__(self, jobs=1, **options):
+        super().__init__(jobs=jobs, **{**options, "separate_user": False})
+
+
+#: The fast design with one guarantee switched off (see the module doc).
+ABLATIONS = {"no-namespaces": NoNamespacesSandbox, "no-cgroup": NoCgroupSandbox, "same-user": SameUserSandbox}
+
+
 def grade_with(design, submissions, out, assignment, jobs):
     """Grade the class with one design; returns (seconds, totals by student, extra info)."""
     shutil.rmtree(out, ignore_errors=True)
@@ -169,7 +216,7 @@ def grade_with(design, submissions, out, assignment, jobs):
         else:
             info["interpreters started"] = sandbox.started
 
-    sandbox_class = {"fast": Sandbox, "naive": NaiveSandbox, "naive-numpy": NaiveNumpySandbox}[design]
+    sandbox_class = {"fast": Sandbox, "naive": NaiveSandbox, "naive-numpy": NaiveNumpySandbox, **ABLATIONS}[design]
     started = time.perf_counter()
     summary = grading.grade(submissions, out, assignment, seed=SEED, jobs=jobs, limits=LIMITS, progress=True,
                             sandbox_class=sandbox_class, on_sandbox=inspect)  # fmt: skip
@@ -245,6 +292,7 @@ def main():
     order = [("fast", submissions)]
     if args.baseline:
         order.append(("baseline", submissions))
+    order += [(d, submissions) for d in ABLATIONS if d in designs]
     order += [(d, naive_class) for d in ("naive", "naive-numpy") if d in designs]
     order.append(("fast-again", submissions))
     if args.baseline:
@@ -282,6 +330,10 @@ def main():
         base_rate = mean_rate("baseline", "baseline-again")
         print(f"baseline {args.baseline} (mean of both runs): {base_rate:.1f} submissions/min; "
               f"fast / baseline: {fast_rate / base_rate:.2f}x")  # fmt: skip
+    for design in ABLATIONS:
+        if design in runs:
+            print(f"{design}: {mean_rate(design):.1f} submissions/min, {mean_rate(design) / fast_rate:.2f}x fast "
+                  f"(what that guarantee costs)")  # fmt: skip
     if "naive" in runs:
         print(f"ratio fast / naive (fresh interpreter + stack per submission): {fast_rate / mean_rate('naive'):.1f}x")
     if "naive-numpy" in runs:
