@@ -174,25 +174,25 @@ def test_forbidden_names_are_refused_however_reached(box, tmp_path, route):
 
 
 @pytest.mark.parametrize("route", [
-    "return importlib.import_module(NAME).rgb_to_hsv(1, 0, 0)",
-    "exec(f'from {NAME} import rgb_to_hsv as g', globals())\n    return g(1, 0, 0)",
-    "importlib.import_module(NAME)\n    return sys.modules[NAME].rgb_to_hsv(1, 0, 0)",
-    "importlib.import_module(NAME)\n    import gc\n    found = [o for o in gc.get_objects() if getattr(o, '__qualname__', '') == 'rgb_to_hsv']"
-    "\n    return [g(1, 0, 0) for g in found]",
-    "return LOADED.rgb_to_hsv(1, 0, 0)",
+    "return importlib.import_module(NAME).colored('x', 'red')",
+    "exec(f'from {NAME} import colored as g', globals())\n    return g('x', 'red')",
+    "importlib.import_module(NAME)\n    return sys.modules[NAME].colored('x', 'red')",
+    "importlib.import_module(NAME)\n    import gc\n    found = [o for o in gc.get_objects() if getattr(o, '__qualname__', '') == 'colored']"
+    "\n    return [g('x', 'red') for g in found]",
+    "return LOADED.colored('x', 'red')",
 ])  # fmt: skip
 def test_forbidden_names_of_a_package_the_server_has_not_imported_are_refused_once_the_code_imports_it(box, tmp_path,
                                                                                                         route):  # fmt: skip
     """The server imports no package just to refuse a name in it: the child refuses it when it imports the package."""
-    source = "import importlib, sys\nNAME = 'color' + 'sys'  # (no import the server could see)\n"
+    source = "import importlib, sys\nNAME = 'term' + 'color'  # (no import the server could see)\n"
     if "LOADED" in route:
         source += "LOADED = importlib.import_module(NAME)  # while the file loads\n"
     result = run(box, tmp_path, source + f"def f():\n    {route}\n", ("f", {}),
-                 forbidden={"colorsys.rgb_to_hsv": "convert it yourself"})  # fmt: skip
+                 forbidden={"termcolor.colored": "colour it yourself"})  # fmt: skip
     outcome = result.outcomes[0]
-    assert not outcome.ok and outcome.error.startswith("refused: colorsys.rgb_to_hsv (convert it yourself)"), outcome
-    assert result.notes == ["refused: colorsys.rgb_to_hsv (convert it yourself)"]
-    assert "colorsys" not in box.server_modules()
+    assert not outcome.ok and outcome.error.startswith("refused: termcolor.colored (colour it yourself)"), outcome
+    assert result.notes == ["refused: termcolor.colored (colour it yourself)"]
+    assert "termcolor" not in box.server_modules()
 
 
 @pytest.mark.slow

@@ -18,12 +18,14 @@ and before the student's first statement runs (:func:`install`):
   Python function also has its code replaced, so even a reference found some
   other way (``gc``, a registry) refuses.
 
-  A name whose package is not imported yet (the sandbox's server imports
-  NumPy only, unless a file names the stack) is guarded the moment that
-  package's import finishes, however the import is spelled: the import hook
-  wraps the package's modules' loaders and, once the outermost of them has
-  run, applies the refusals above to all loaded modules. So no package is
-  imported just to refuse a name in it.
+  A name in a third-party package not imported yet (the sandbox's server
+  imports NumPy only, unless a file names the stack) is guarded the moment
+  that package's import finishes, however the import is spelled: the import
+  hook wraps the package's modules' loaders and, once the outermost of them
+  has run, applies the refusals above to all loaded modules. So no package
+  is imported just to refuse a name in it (nengo-loihi would bring
+  TensorFlow). A forbidden top-level package is refused at import. Names of
+  the standard library are guarded at once (importing it is cheap).
 
 A refusal raises :class:`Refused` (an ``ImportError``) whose message starts
 with ``refused:``, names the thing and gives the reason. :data:`REFUSED`
@@ -111,20 +113,20 @@ def _disarm(function, name, reason):
     function.__defaults__ = function.__kwdefaults__ = None
 
 
-def _loaded(name):
-    """Whether the top-level package of the dotted ``name`` is imported in this process."""
-    return name.partition(".")[0] in sys.modules
+def _deferred(name):
+    """Whether ``name`` is guarded only once its package is imported: a third-party package not imported yet."""
+    top = name.partition(".")[0]
+    return top not in sys.modules and top not in sys.stdlib_module_names
 
 
 def _originals(forbidden):
     """``{id(original): (original, stand_in, name, reason)}`` for the forbidden names importable here.
 
-    Only names whose top-level package is imported already: the others are
-    guarded when it is (:class:`_GuardOnImport`), never imported for this.
+    Not the names guarded later (:func:`_deferred`): nothing is imported for them.
     """
     replacements = {}
     for name, reason in forbidden.items():
-        if not _loaded(name):
+        if _deferred(name):
             continue
         try:
             module = importlib.import_module(name)
@@ -226,7 +228,7 @@ class _GuardOnImport:
 
     def guard(self):
         """Refuse the pending names whose package is imported now."""
-        ready = {name: reason for name, reason in self.pending.items() if _loaded(name)}
+        ready = {name: reason for name, reason in self.pending.items() if not _deferred(name)}
         if not ready:
             return
         for name in ready:
@@ -252,12 +254,13 @@ def install(forbidden=None, locations=None):
     """
     forbidden = {str(k): str(v) for k, v in (forbidden or {}).items()}
     finder = _Finder(dict(BLOCKED))
-    now = {name: reason for name, reason in forbidden.items() if _loaded(name)}
+    now = {name: reason for name, reason in forbidden.items() if not _deferred(name)}
     _replace(now, locations, finder)
     for name in list(sys.modules):
         if name.split(".")[0] in BLOCKED:
             del sys.modules[name]
-    pending = {name: reason for name, reason in forbidden.items() if name not in now}
+    pending = {name: reason for name, reason in forbidden.items() if name not in now and "." in name}
+    finder.modules.update((name, reason) for name, reason in forbidden.items() if name not in now and "." not in name)
     if pending:
         sys.meta_path.insert(0, _GuardOnImport(pending, finder))
     sys.meta_path.insert(0, finder)
