@@ -3,6 +3,7 @@
 Usage::
 
     .venv/bin/python benchmarks/grading.py [--students 50] [--jobs 2] [--naive-students N] [--keep DIR]
+                                           [--designs fast,naive,naive-numpy] [--baseline OTHER_CHECKOUT]
 
 A class is generated from the course's real material (``tests/classes/course.py``):
 every student submits all five exercises; 40% are correct, 10% untouched
@@ -28,10 +29,31 @@ naive, NumPy only
     One fresh interpreter per submission importing NumPy only: the cheapest
     per-submission process, for reference.
 
-The fast design runs before and after the naive ones (the load of a shared
-machine changes); its mean is reported. The grader's own work (loading the
-checks, judging, the one-time TensorFlow import of the block-shape judge) is
-warmed up first and shared by all designs. The script checks that every
+Which guarantee costs what (``--designs ...,no-namespaces,no-cgroup,same-user``):
+the fast design with one wall switched off, here only (never a grader option):
+
+no-namespaces
+    No bubblewrap allow-list view, no per-run mount, IPC and network
+    namespaces or private ``/tmp`` (``Sandbox(namespaces=False)``): separate
+    uids, the memory cgroup and everything else stay.
+no-cgroup
+    No memory cgroup per run (its mkdir, limit, kill and rmdir): the memory
+    limit is the address-space rlimit only.
+same-user
+    Student code runs as the grader's user (``Sandbox(separate_user=False)``,
+    as ``k2l check`` does without root): no uid drop, hence no cgroup, no
+    namespaces, no killing of the uid's processes after each run.
+
+baseline (``--baseline OTHER_CHECKOUT``)
+    The fast design with another checkout's code (e.g. the branch before a
+    change), run by that checkout's ``.venv`` in a subprocess on the same
+    class, right after each fast run here: a before/after comparison
+    side by side in one run.
+
+The fast design (and the baseline) runs before and after the naive ones (the
+load of a shared machine changes); its mean is reported. The grader's own work (loading the
+checks, judging, the one-time TensorFlow import of the block-shape judge, an
+untimed pass over 10 students: :func:`warm_up`) is warmed up first and shared by all designs. The script checks that every
 design gives every student the same grade, prints submissions per minute and
 the ratios, and exits with status 1 if the grades differ.
 """
@@ -39,15 +61,20 @@ the ratios, and exits with status 1 if the grades differ.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import json
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+#: The checkout whose code is measured (``--baseline`` runs this script with another one's).
+REPO = Path(os.environ.get("K2L_BENCH_REPO") or Path(__file__).resolve().parents[1]).resolve()
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests" / "classes"))
 
@@ -145,6 +172,40 @@ class NaiveNumpySandbox(NaiveSandbox):
     preload = ["numpy"]
 
 
+class NoNamespacesSandbox(Sandbox):
+    """The fast design without bubblewrap or per-run namespaces (benchmark only)."""
+
+    def __init__(self, jobs=1, **options):
+        # (Without namespaces the checkout's solutions are readable by the students' uids here, which the
+        # Sandbox refuses: this design skips that check, whose cost is at start only.)
+        super().__init__(jobs=jobs, **{**options, "namespaces": False, "course_defaults": False})
+
+
+class NoCgroupSandbox(Sandbox):
+    """The fast design without the memory cgroup per run (benchmark only)."""
+
+    def start(self):
+        from k2l_course.grading.sandbox import isolation
+
+        own = isolation.own_memory_cgroup
+        isolation.own_memory_cgroup = lambda: None  # (read once, in start)
+        try:
+            return super().start()
+        finally:
+            isolation.own_memory_cgroup = own
+
+
+class SameUserSandbox(Sandbox):
+    """The fast design running student code as the grader's user (benchmark only)."""
+
+    def __init__(self, jobs=1, **options):
+        super().__init__(jobs=jobs, **{**options, "separate_user": False})
+
+
+#: The fast design with one guarantee switched off (see the module doc).
+ABLATIONS = {"no-namespaces": NoNamespacesSandbox, "no-cgroup": NoCgroupSandbox, "same-user": SameUserSandbox}
+
+
 def grade_with(design, submissions, out, assignment, jobs):
     """Grade the class with one design; returns (seconds, totals by student, extra info)."""
     shutil.rmtree(out, ignore_errors=True)
@@ -157,7 +218,7 @@ def grade_with(design, submissions, out, assignment, jobs):
         else:
             info["interpreters started"] = sandbox.started
 
-    sandbox_class = {"fast": Sandbox, "naive": NaiveSandbox, "naive-numpy": NaiveNumpySandbox}[design]
+    sandbox_class = {"fast": Sandbox, "naive": NaiveSandbox, "naive-numpy": NaiveNumpySandbox, **ABLATIONS}[design]
     started = time.perf_counter()
     summary = grading.grade(submissions, out, assignment, seed=SEED, jobs=jobs, limits=LIMITS, progress=True,
                             sandbox_class=sandbox_class, on_sandbox=inspect)  # fmt: skip
@@ -168,6 +229,37 @@ def grade_with(design, submissions, out, assignment, jobs):
     return seconds, totals, info
 
 
+def warm_up(submissions, assignment, jobs, students=10):
+    """Grade the first ``students`` of the class once, untimed: the grader's one-time work.
+
+    The first pass of a grader process judges each kind of answer for the
+    first time (seconds of lazy set-up in the judges: 4.5 s of 6.6 for 10
+    students here), which a class of thousands pays once; every process that
+    times a design (this one, each baseline subprocess) does this first.
+    """
+    with tempfile.TemporaryDirectory(prefix="k2l-bench-warm-") as folder:
+        some = Path(folder) / "class"
+        some.mkdir()
+        for student in sorted(p.name for p in Path(submissions).iterdir() if p.is_dir())[:students]:
+            shutil.copytree(Path(submissions) / student, some / student)
+        grade_with("fast", some, Path(folder) / "out", assignment, jobs)
+
+
+def run_baseline(checkout, submissions, out, jobs):
+    """Grade ``submissions`` with the fast design of another checkout (its own ``.venv``, a subprocess).
+
+    Returns (seconds, totals by student, extra info), as :func:`grade_with`.
+    """
+    python = Path(checkout) / ".venv" / "bin" / "python"
+    done = subprocess.run(
+        [str(python), str(Path(__file__).resolve()), "--grade-only", str(submissions), "--out", str(out),
+         "--jobs", str(jobs)],
+        env={**os.environ, "K2L_BENCH_REPO": str(Path(checkout).resolve())}, stdout=subprocess.PIPE, check=True,
+    )  # fmt: skip
+    result = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    return result["seconds"], {k: tuple(v) for k, v in result["totals"].items()}, result["info"]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--students", type=int, default=50)
@@ -175,8 +267,24 @@ def main():
     parser.add_argument("--naive-students", type=int, default=None,
                         help="grade only the first N students with the naive designs (default: all)")  # fmt: skip
     parser.add_argument("--keep", help="keep the class and gradebooks in this folder")
+    parser.add_argument("--designs", default="fast,naive,naive-numpy",
+                        help="comma-separated designs to run (fast always runs)")  # fmt: skip
+    parser.add_argument("--baseline", help="another checkout (with its .venv) whose fast design runs after each fast run")
+    parser.add_argument("--grade-only", help=argparse.SUPPRESS)  # (a --baseline subprocess: this class, fast design)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
+    if args.grade_only:
+        import_stack()
+        items, exercises = grading.load_checks()
+        assignment = grading.load_assignment(items, exercises)
+        with contextlib.redirect_stdout(sys.stderr):
+            warm_up(Path(args.grade_only), assignment, args.jobs)
+            seconds, totals, info = grade_with("fast", Path(args.grade_only), Path(args.out), assignment, args.jobs)
+        print(json.dumps({"seconds": seconds, "totals": totals, "info": info}))
+        return 0
+
+    designs = {d.strip() for d in args.designs.split(",")} | {"fast"}
     place = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="k2l-bench-grading-"))
     place.mkdir(parents=True, exist_ok=True)
     submissions = place / "class"
@@ -191,19 +299,32 @@ def main():
         for student in students[:naive_count]:
             shutil.copytree(submissions / student, naive_class / student)
 
-    print(f"class: {args.students} students x 5 exercises in {submissions}; jobs={args.jobs}", flush=True)
+    print(f"class: {args.students} students x 5 exercises in {submissions}; jobs={args.jobs}; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)  # fmt: skip
     warm = time.perf_counter()
     import_stack()
     items, exercises = grading.load_checks()
     assignment = grading.load_assignment(items, exercises)
-    print(f"grader warm-up (checks, cases, TensorFlow for the block-shape judge): {time.perf_counter() - warm:.1f} s",
-          flush=True)  # fmt: skip
+    warm_up(submissions, assignment, args.jobs)
+    print(f"grader warm-up (checks, cases, TensorFlow for the block-shape judge, one untimed pass over 10 students): "
+          f"{time.perf_counter() - warm:.1f} s", flush=True)  # fmt: skip
 
+    order = [("fast", submissions)]
+    if args.baseline:
+        order.append(("baseline", submissions))
+    order += [(d, submissions) for d in ABLATIONS if d in designs]
+    order += [(d, naive_class) for d in ("naive", "naive-numpy") if d in designs]
+    order.append(("fast-again", submissions))
+    if args.baseline:
+        order.append(("baseline-again", submissions))
     runs = {}
-    for design, folder in (("fast", submissions), ("naive", naive_class), ("naive-numpy", naive_class),
-                           ("fast-again", submissions)):  # fmt: skip
-        print(f"\n== {design}", flush=True)
-        runs[design] = grade_with(design.replace("-again", ""), folder, place / f"out-{design}", assignment, args.jobs)
+    for design, folder in order:
+        print(f"\n== {design} (load average {os.getloadavg()[0]:.1f})", flush=True)
+        if design.startswith("baseline"):
+            runs[design] = run_baseline(args.baseline, folder, place / f"out-{design}", args.jobs)
+        else:
+            runs[design] = grade_with(design.replace("-again", ""), folder, place / f"out-{design}", assignment,
+                                      args.jobs)  # fmt: skip
         seconds, totals, info = runs[design]
         extra = "; ".join(f"{k}: {v}" for k, v in info.items())
         print(f"{design}: {len(totals)} submissions in {seconds:.1f} s = {len(totals) / seconds * 60:.1f} per minute"
@@ -214,16 +335,30 @@ def main():
     same = not differ
     for design, student, got, fast in differ:
         print(f"different grade: {design} gave {student} {got}, fast gave {fast}")
-    fast_rate = sum(len(runs[d][1]) / runs[d][0] * 60 for d in ("fast", "fast-again")) / 2
-    rates = {d: len(runs[d][1]) / runs[d][0] * 60 for d in ("naive", "naive-numpy")}
+
+    def mean_rate(*names):
+        return sum(len(runs[d][1]) / runs[d][0] * 60 for d in names) / len(names)
+
+    fast_rate = mean_rate("fast", "fast-again")
     print("\n| design | submissions | seconds | submissions/min |")
     print("|---|---|---|---|")
     for design in runs:
         seconds, totals, _ = runs[design]
         print(f"| {design} | {len(totals)} | {seconds:.1f} | {len(totals) / seconds * 60:.1f} |")
     print(f"\nfast (mean of both runs): {fast_rate:.1f} submissions/min")
-    print(f"ratio fast / naive (fresh interpreter + stack per submission): {fast_rate / rates['naive']:.1f}x")
-    print(f"ratio fast / naive (fresh interpreter, NumPy only):            {fast_rate / rates['naive-numpy']:.1f}x")
+    if args.baseline:
+        base_rate = mean_rate("baseline", "baseline-again")
+        print(f"baseline {args.baseline} (mean of both runs): {base_rate:.1f} submissions/min; "
+              f"fast / baseline: {fast_rate / base_rate:.2f}x")  # fmt: skip
+    for design in ABLATIONS:
+        if design in runs:
+            print(f"{design}: {mean_rate(design):.1f} submissions/min, {mean_rate(design) / fast_rate:.2f}x fast "
+                  f"(what that guarantee costs)")  # fmt: skip
+    if "naive" in runs:
+        print(f"ratio fast / naive (fresh interpreter + stack per submission): {fast_rate / mean_rate('naive'):.1f}x")
+    if "naive-numpy" in runs:
+        print(f"ratio fast / naive (fresh interpreter, NumPy only):            "
+              f"{fast_rate / mean_rate('naive-numpy'):.1f}x")  # fmt: skip
     print(f"stack needed by the student code: {runs['fast'][2].get('stack imported by the server')}")
     print(f"same grades in every design: {'yes' if same else 'NO'}")
     if not args.keep:

@@ -173,6 +173,66 @@ def test_forbidden_names_are_refused_however_reached(box, tmp_path, route):
     assert sum(note.startswith("refused: ") for note in result.notes) == 1
 
 
+@pytest.mark.parametrize("route", [
+    "return importlib.import_module(NAME).colored('x', 'red')",
+    "exec(f'from {NAME} import colored as g', globals())\n    return g('x', 'red')",
+    "importlib.import_module(NAME)\n    return sys.modules[NAME].colored('x', 'red')",
+    "importlib.import_module(NAME)\n    import gc\n    found = [o for o in gc.get_objects() if getattr(o, '__qualname__', '') == 'colored']"
+    "\n    return [g('x', 'red') for g in found]",
+    "return LOADED.colored('x', 'red')",
+])  # fmt: skip
+def test_forbidden_names_of_a_package_the_server_has_not_imported_are_refused_once_the_code_imports_it(box, tmp_path,
+                                                                                                        route):  # fmt: skip
+    """The server imports no package just to refuse a name in it: the child refuses it when it imports the package."""
+    source = "import importlib, sys\nNAME = 'term' + 'color'  # (no import the server could see)\n"
+    if "LOADED" in route:
+        source += "LOADED = importlib.import_module(NAME)  # while the file loads\n"
+    result = run(box, tmp_path, source + f"def f():\n    {route}\n", ("f", {}),
+                 forbidden={"termcolor.colored": "colour it yourself"})  # fmt: skip
+    outcome = result.outcomes[0]
+    assert not outcome.ok and outcome.error.startswith("refused: termcolor.colored (colour it yourself)"), outcome
+    assert result.notes == ["refused: termcolor.colored (colour it yourself)"]
+    assert "termcolor" not in box.server_modules()
+
+
+@pytest.mark.slow
+def test_the_exercises_forbidden_names_are_refused_when_the_code_imports_nengo_loihi_itself(tmp_path):
+    """The server stays NumPy-only for the exercises' forbidden names; a run-time import of nengo-loihi meets them."""
+    from k2l_course.exercises import checks
+
+    source = """
+import importlib
+def refusals():
+    loihi = importlib.import_module("nengo_" + "loihi")
+    attempts = {
+        "Simulator": lambda: loihi.Simulator(None),
+        "neurons.loihi_rates": lambda: importlib.import_module("nengo_loihi.neurons").loihi_rates(None, None, None),
+        "config.BlockShape": lambda: loihi.config.BlockShape((1,), (1,)),
+    }
+    said = {}
+    for name, attempt in attempts.items():
+        try:
+            attempt()
+            said[name] = "ran"
+        except ImportError as error:
+            said[name] = str(error)
+    return said
+def allowed():
+    return type(importlib.import_module("nengo_" + "loihi").LoihiLIF()).__name__
+"""
+    with Sandbox(jobs=1) as sandbox:
+        result = run(sandbox, tmp_path, source, ("refusals", {}), ("allowed", {}), forbidden=checks.forbidden(),
+                     timeout=600, call_timeout=300, memory_mb=4096)  # fmt: skip
+        loaded = set(sandbox.server_modules())
+    said = result.outcomes[0].value
+    assert result.outcomes[0].ok, result.outcomes[0]
+    assert said["Simulator"].startswith("refused: nengo_loihi.Simulator")
+    assert said["neurons.loihi_rates"].startswith("refused: nengo_loihi.neurons.loihi_rates")
+    assert said["config.BlockShape"].startswith("refused: nengo_loihi.config.BlockShape")
+    assert result.outcomes[1].value == "LoihiLIF"  # the rest of nengo-loihi works
+    assert not loaded & {"nengo_loihi", "nengo_dl", "tensorflow"}
+
+
 @pytest.mark.root
 @pytest.mark.skipif(not ROOT, reason="needs root")
 def test_solutions_of_any_checkout_cannot_be_read(box, tmp_path):
@@ -449,3 +509,25 @@ def test_without_bubblewrap_the_per_run_walls_still_hold(tmp_path, monkeypatch):
         result = sandbox.run(path, [Call("course", {"path": package})])
     assert result.outcomes[0].value in ([], "PermissionError", "FileNotFoundError")
 
+
+
+@pytest.mark.skipif(not ROOT, reason="uids are claimed as root")
+def test_claiming_the_sandbox_uids_looks_up_only_the_uids_it_needs(monkeypatch):
+    """Starting a sandbox looks up a handful of uids in the user database, not thousands (1.3 s before)."""
+    import pwd
+
+    from k2l_course.grading.sandbox import isolation
+
+    looked_up = []
+    real = pwd.getpwuid
+
+    def counting(uid):
+        looked_up.append(uid)
+        return real(uid)
+
+    monkeypatch.setattr(pwd, "getpwuid", counting)
+    ids, fds = isolation.claim_ids(2)
+    for fd in fds:
+        os.close(fd)
+    assert len(ids) == 2 and all(uid >= isolation.DEFAULT_UID_BASE for uid in ids)
+    assert len(looked_up) < 100

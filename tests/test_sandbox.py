@@ -489,3 +489,15 @@ def test_without_a_separate_user_limits_and_clean_up_still_hold(tmp_path):
     escaped = result.outcomes[0].value
     assert result.status == "timeout" and result.outcomes[2].value == os.getuid()
     assert not os.path.exists(f"/proc/{escaped}") or open(f"/proc/{escaped}/stat").read().split(") ")[1][0] == "Z"
+
+
+def test_a_closed_sandbox_refuses_runs_instead_of_starting_a_new_server(tmp_path):
+    """A grader thread that runs its next file after an interrupt closed the sandbox must not revive it."""
+    box = Sandbox().start()
+    first = box.process
+    box.close()
+    with pytest.raises(SandboxError, match="closed"):
+        run(box, tmp_path, "def f():\n    return 1\n", ("f", {}))
+    assert box.process is None and first.poll() is not None
+    assert run(box.start(), tmp_path, "def f():\n    return 1\n", ("f", {})).outcomes[0].value == 1  # (started again)
+    box.close()

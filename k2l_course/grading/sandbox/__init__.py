@@ -334,6 +334,7 @@ class Sandbox:
         self._lock = threading.Lock()
         self._slots = queue.Queue()
         self._stderr = bytearray()
+        self._closed = False  # (close() was called: a run no longer starts a server by itself)
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -341,6 +342,7 @@ class Sandbox:
         """Start the server (imports NumPy; returns when it is ready)."""
         if self.process is not None:
             return self
+        self._closed = False
         from k2l_course.grading.sandbox import isolation  # (Linux only: imported when a sandbox starts)
 
         separate = self.separate_user and isolation.is_root()
@@ -449,7 +451,8 @@ class Sandbox:
             del self._stderr[:-65536]
 
     def close(self):
-        """Stop the server (and with it every run still going)."""
+        """Stop the server (and with it every run still going); later runs raise :class:`SandboxError`."""
+        self._closed = True
         if self.process is None:
             return
         try:
@@ -559,6 +562,8 @@ class Sandbox:
 
     def _run(self, fd, name, calls, timeout, memory_mb, call_timeout, output_limit, forbidden):
         if self.process is None:
+            if self._closed:  # (a grader thread that was not told yet must not bring a server back)
+                raise SandboxError("the sandbox was closed")
             self.start()
         # Visible calls travel in one memfd; each hidden call's arguments in
         # a second one, which the supervisor copies to the child only when

@@ -18,6 +18,15 @@ and before the student's first statement runs (:func:`install`):
   Python function also has its code replaced, so even a reference found some
   other way (``gc``, a registry) refuses.
 
+  A name in a third-party package not imported yet (the sandbox's server
+  imports NumPy only, unless a file names the stack) is guarded the moment
+  that package's import finishes, however the import is spelled: the import
+  hook wraps the package's modules' loaders and, once the outermost of them
+  has run, applies the refusals above to all loaded modules. So no package
+  is imported just to refuse a name in it (nengo-loihi would bring
+  TensorFlow). A forbidden top-level package is refused at import. Names of
+  the standard library are guarded at once (importing it is cheap).
+
 A refusal raises :class:`Refused` (an ``ImportError``) whose message starts
 with ``refused:``, names the thing and gives the reason. :data:`REFUSED`
 lists what was refused so far (the child reports it).
@@ -104,10 +113,21 @@ def _disarm(function, name, reason):
     function.__defaults__ = function.__kwdefaults__ = None
 
 
+def _deferred(name):
+    """Whether ``name`` is guarded only once its package is imported: a third-party package not imported yet."""
+    top = name.partition(".")[0]
+    return top not in sys.modules and top not in sys.stdlib_module_names
+
+
 def _originals(forbidden):
-    """``{id(original): (original, stand_in, name, reason)}`` for the forbidden names importable here."""
+    """``{id(original): (original, stand_in, name, reason)}`` for the forbidden names importable here.
+
+    Not the names guarded later (:func:`_deferred`): nothing is imported for them.
+    """
     replacements = {}
     for name, reason in forbidden.items():
+        if _deferred(name):
+            continue
         try:
             module = importlib.import_module(name)
         except BaseException:
@@ -147,6 +167,80 @@ def locate(forbidden):
     return found
 
 
+def _replace(forbidden, locations, finder):
+    """Refuse the ``forbidden`` names importable now: stand-ins where loaded modules hold them."""
+    replacements = _originals(forbidden) if forbidden else {}
+    if replacements:
+        for module_name, key in locate(forbidden) if locations is None else locations:
+            namespace = getattr(sys.modules.get(module_name), "__dict__", None)
+            found = replacements.get(id(namespace.get(key))) if type(namespace) is dict else None
+            if found is not None and found[0] is namespace.get(key):
+                namespace[key] = found[1]
+    for original, stand_in, name, reason in replacements.values():
+        if isinstance(stand_in, _RefusedModule):  # out of sys.modules: an import meets the hook
+            finder.modules[name] = reason
+            for loaded in list(sys.modules):
+                if loaded == name or loaded.startswith(name + "."):
+                    del sys.modules[loaded]
+        else:
+            _disarm(original, name, reason)
+
+
+class _GuardOnImport:
+    """A ``sys.meta_path`` entry that guards forbidden names once their package is imported.
+
+    It finds the modules of those packages with the finders after it and
+    wraps each one's ``exec_module``; when the outermost of them has run
+    (the package and everything its import pulled in), the names whose
+    package is now imported are refused as :func:`install` refuses them.
+    """
+
+    def __init__(self, pending, finder):
+        self.pending = pending  # {dotted name: reason} not guarded yet
+        self.finder = finder
+        self.depth = 0
+
+    def find_spec(self, fullname, path=None, target=None):
+        if not any(fullname.partition(".")[0] == name.partition(".")[0] for name in self.pending):
+            return None
+        for finder in sys.meta_path[sys.meta_path.index(self) + 1 :]:
+            find = getattr(finder, "find_spec", None)
+            spec = find(fullname, path, target) if find is not None else None
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        run_module = spec.loader.exec_module
+
+        def exec_module(module):
+            self.depth += 1
+            try:
+                run_module(module)
+            finally:
+                self.depth -= 1
+                if self.depth == 0:
+                    self.guard()
+
+        spec.loader.exec_module = exec_module  # this import's own loader object
+        return spec
+
+    def guard(self):
+        """Refuse the pending names whose package is imported now."""
+        ready = {name: reason for name, reason in self.pending.items() if not _deferred(name)}
+        if not ready:
+            return
+        for name in ready:
+            del self.pending[name]
+        self.depth += 1  # (what this imports is guarded here, not again on its way)
+        try:
+            _replace(ready, None, self.finder)
+        finally:
+            self.depth -= 1
+        importlib.invalidate_caches()
+
+
 def install(forbidden=None, locations=None):
     """Install the refusals (see the module doc). Call once, before student code.
 
@@ -159,24 +253,15 @@ def install(forbidden=None, locations=None):
         (found now when None).
     """
     forbidden = {str(k): str(v) for k, v in (forbidden or {}).items()}
-    modules = dict(BLOCKED)
-    replacements = _originals(forbidden) if forbidden else {}
-    if replacements:
-        for module_name, key in locate(forbidden) if locations is None else locations:
-            namespace = getattr(sys.modules.get(module_name), "__dict__", None)
-            found = replacements.get(id(namespace.get(key))) if type(namespace) is dict else None
-            if found is not None and found[0] is namespace.get(key):
-                namespace[key] = found[1]
-    for original, stand_in, name, reason in replacements.values():
-        if isinstance(stand_in, _RefusedModule):  # out of sys.modules: an import meets the hook
-            modules[name] = reason
-            for loaded in list(sys.modules):
-                if loaded == name or loaded.startswith(name + "."):
-                    del sys.modules[loaded]
-        else:
-            _disarm(original, name, reason)
+    finder = _Finder(dict(BLOCKED))
+    now = {name: reason for name, reason in forbidden.items() if not _deferred(name)}
+    _replace(now, locations, finder)
     for name in list(sys.modules):
         if name.split(".")[0] in BLOCKED:
             del sys.modules[name]
-    sys.meta_path.insert(0, _Finder(modules))
+    pending = {name: reason for name, reason in forbidden.items() if name not in now and "." in name}
+    finder.modules.update((name, reason) for name, reason in forbidden.items() if name not in now and "." not in name)
+    if pending:
+        sys.meta_path.insert(0, _GuardOnImport(pending, finder))
+    sys.meta_path.insert(0, finder)
     importlib.invalidate_caches()

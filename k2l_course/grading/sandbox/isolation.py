@@ -107,18 +107,23 @@ def is_root():
 
 
 def sandbox_ids(count, base=DEFAULT_UID_BASE):
-    """``count`` uids (each also used as the gid) absent from the user database."""
+    """Up to ``count`` uids (each also used as the gid) absent from the user database, from ``base`` up.
+
+    A generator: each uid is looked up only when the caller asks for the
+    next one (a lookup reads the user database: claiming two uids must not
+    cost thousands of them).
+    """
     import pwd
 
-    ids = []
+    found = 0
     candidate = base
-    while len(ids) < count:
+    while found < count:
         try:
             pwd.getpwuid(candidate)
         except KeyError:
-            ids.append(candidate)
+            found += 1
+            yield candidate
         candidate += 1
-    return ids
 
 
 def _lock_dir():

@@ -687,7 +687,11 @@ _located = {}
 
 
 def _guard_locations(forbidden):
-    """:func:`guard.locate` for ``forbidden``, computed once per set of names and of loaded modules."""
+    """:func:`guard.locate` for ``forbidden``, computed once per set of names and of loaded modules.
+
+    (Only the names of packages imported here: the child guards the others
+    when, if ever, it imports their package.)
+    """
     if not forbidden:
         return []
     key = (tuple(sorted(forbidden.items())), len(sys.modules))
@@ -779,8 +783,9 @@ def main(argv=None):
                     # The whole file (bounded by the grader): an import after a large
                     # notebook output must be found too.
                     head = os.pread(fds[0], int(request["max_bytes"]), 0).decode("utf-8", errors="replace")
-                    forbidden = {name.rpartition(".")[0] for name in request.get("forbidden") or {}} | set(request.get("forbidden") or {})
-                    preload(mentioned_modules(head) | forbidden)
+                    # Only what the file names: the forbidden names of a package it
+                    # does not name are guarded in the child if it imports that package.
+                    preload(mentioned_modules(head))
                     request["guard_locations"] = _guard_locations(request.get("forbidden") or {})
                 except OSError:
                     pass
