@@ -195,6 +195,19 @@ def test_forbidden_names_of_a_package_the_server_has_not_imported_are_refused_on
     assert "termcolor" not in box.server_modules()
 
 
+def test_code_that_takes_the_import_hook_away_meets_the_refusals_at_its_first_call(box, tmp_path):
+    source = (
+        "import importlib, sys\n"
+        "sys.meta_path[:] = [f for f in sys.meta_path if 'sandbox' not in type(f).__module__]  # the guard's hooks gone\n"
+        "HELD = importlib.import_module('term' + 'color').colored\n"
+        "def f():\n    return HELD('x', 'red')\n"
+        "def g():\n    return sys.modules['termcolor'].colored('x', 'red')\n"
+    )
+    result = run(box, tmp_path, source, ("f", {}), ("g", {}), forbidden={"termcolor.colored": "colour it yourself"})
+    for outcome in result.outcomes:
+        assert not outcome.ok and outcome.error.startswith("refused: termcolor.colored (colour it yourself)"), outcome
+
+
 @pytest.mark.slow
 def test_the_exercises_forbidden_names_are_refused_when_the_code_imports_nengo_loihi_itself(tmp_path):
     """The server stays NumPy-only for the exercises' forbidden names; a run-time import of nengo-loihi meets them."""

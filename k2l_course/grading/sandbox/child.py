@@ -255,6 +255,7 @@ def call(module, display_name, index, function_name, kwargs, call_timeout=None, 
     """
     header = {"call": index, "ok": False, "error": None, "memory": False, "tree": None}
     blobs = []
+    guard.settle()  # (a package imported past the guard's hook meets its refusals now)
     function = module.__dict__.get(function_name)
     if function is None:
         header["error"] = f"{display_name} {UNDEFINED} {function_name}"

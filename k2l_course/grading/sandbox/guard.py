@@ -25,7 +25,10 @@ and before the student's first statement runs (:func:`install`):
   has run, applies the refusals above to all loaded modules. So no package
   is imported just to refuse a name in it (nengo-loihi would bring
   TensorFlow). A forbidden top-level package is refused at import. Names of
-  the standard library are guarded at once (importing it is cheap).
+  the standard library are guarded at once (importing it is cheap). Code
+  that takes the hook off ``sys.meta_path`` before importing the package
+  meets the refusals all the same before its first graded call
+  (:func:`settle`, which the child calls before every call).
 
 A refusal raises :class:`Refused` (an ``ImportError``) whose message starts
 with ``refused:``, names the thing and gives the reason. :data:`REFUSED`
@@ -50,6 +53,9 @@ BLOCKED = {
 
 #: Dotted names refused so far in this process, in order.
 REFUSED = []
+
+#: The hooks :func:`install` put on ``sys.meta_path`` for names guarded on import (see :func:`settle`).
+_ON_IMPORT = []
 
 
 class Refused(ImportError):
@@ -262,6 +268,20 @@ def install(forbidden=None, locations=None):
     pending = {name: reason for name, reason in forbidden.items() if name not in now and "." in name}
     finder.modules.update((name, reason) for name, reason in forbidden.items() if name not in now and "." not in name)
     if pending:
-        sys.meta_path.insert(0, _GuardOnImport(pending, finder))
+        _ON_IMPORT.append(_GuardOnImport(pending, finder))
+        sys.meta_path.insert(0, _ON_IMPORT[-1])
     sys.meta_path.insert(0, finder)
     importlib.invalidate_caches()
+
+
+def settle():
+    """Refuse now the pending names whose package is imported, whatever became of the import hook.
+
+    The hook guards a package as its import finishes; code that took the
+    hook off ``sys.meta_path`` first imports the package unguarded. Called
+    before every graded call, this applies the refusals then (a reference
+    kept from before is a plain function whose code is replaced too).
+    """
+    for hook in _ON_IMPORT:
+        if hook.depth == 0 and hook.pending:
+            hook.guard()
