@@ -195,6 +195,16 @@ def test_forbidden_names_of_a_package_the_server_has_not_imported_are_refused_on
     assert "termcolor" not in box.server_modules()
 
 
+def test_a_forbidden_method_is_refused_on_the_class_and_on_its_instances(box, tmp_path):
+    source = ("import fractions\n"
+              "def f():\n    return str(fractions.Fraction(1, 3).limit_denominator(2))\n"
+              "def g():\n    return str(fractions.Fraction.limit_denominator(fractions.Fraction(1, 3), 2))\n")  # fmt: skip
+    result = run(box, tmp_path, source, ("f", {}), ("g", {}),
+                 forbidden={"fractions.Fraction.limit_denominator": "round it yourself"})  # fmt: skip
+    for outcome in result.outcomes:
+        assert not outcome.ok and outcome.error.startswith("refused: fractions.Fraction.limit_denominator"), outcome
+
+
 def test_code_that_takes_the_import_hook_away_meets_the_refusals_at_its_first_call(box, tmp_path):
     source = (
         "import importlib, sys\n"
@@ -215,12 +225,15 @@ def test_the_exercises_forbidden_names_are_refused_when_the_code_imports_nengo_l
 
     source = """
 import importlib
+import numpy as np
 def refusals():
     loihi = importlib.import_module("nengo_" + "loihi")
     attempts = {
         "Simulator": lambda: loihi.Simulator(None),
         "neurons.loihi_rates": lambda: importlib.import_module("nengo_loihi.neurons").loihi_rates(None, None, None),
         "config.BlockShape": lambda: loihi.config.BlockShape((1,), (1,)),
+        "LoihiSpikingRectifiedLinear.step": lambda: loihi.neurons.LoihiSpikingRectifiedLinear().step(
+            0.001, np.ones(1), np.zeros(1), np.zeros(1)),
     }
     said = {}
     for name, attempt in attempts.items():
@@ -242,6 +255,8 @@ def allowed():
     assert said["Simulator"].startswith("refused: nengo_loihi.Simulator")
     assert said["neurons.loihi_rates"].startswith("refused: nengo_loihi.neurons.loihi_rates")
     assert said["config.BlockShape"].startswith("refused: nengo_loihi.config.BlockShape")
+    assert said["LoihiSpikingRectifiedLinear.step"].startswith(
+        "refused: nengo_loihi.neurons.LoihiSpikingRectifiedLinear.step")
     assert result.outcomes[1].value == "LoihiLIF"  # the rest of nengo-loihi works
     assert not loaded & {"nengo_loihi", "nengo_dl", "tensorflow"}
 

@@ -143,14 +143,26 @@ def _originals(forbidden):
             stand_in._k2l_reason = reason
             replacements[id(module)] = (module, stand_in, name, reason)
             continue
-        parent, _, attribute = name.rpartition(".")
         try:
-            owner = importlib.import_module(parent)
-            original = getattr(owner, attribute)
+            original = _resolve(name)
         except BaseException:
             continue  # not importable here: nothing to refuse
         replacements[id(original)] = (original, _stand_in(name, reason, original), name, reason)
     return replacements
+
+
+def _resolve(name):
+    """The object ``name`` denotes: its longest importable module, then attributes (a class's method too)."""
+    parts = name.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            found = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attribute in parts[cut:]:
+            found = getattr(found, attribute)
+        return found
+    raise ImportError(name)
 
 
 def locate(forbidden):
