@@ -534,6 +534,23 @@ def test_a_kernel_that_dies_is_reported_and_run_starts_a_new_one(browser, live):
 
 
 @pytest.mark.slow
+def test_a_kernel_refused_for_memory_shows_the_servers_message_on_the_page(browser, site):  # noqa: F811
+    process, origin = start_serve(site, "--memory", "0.2GB")  # less than any kernel: every page is refused
+    context, page, errors = open_chapter(browser, origin, [])
+    try:
+        page.locator("button.k2l-live-control").click()
+        status = page.locator(".k2l-live-status[data-kind=error]")
+        status.wait_for(timeout=120_000)
+        assert "memory budget" in status.inner_text() and "--memory" in status.inner_text(), status.inner_text()
+        assert "Invalid response" not in status.inner_text() and "HTTP 503" not in status.inner_text()
+        assert not errors, errors
+    finally:
+        context.close()
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(60)
+
+
+@pytest.mark.slow
 def test_a_stopped_k2l_serve_is_reported_and_run_works_again_after_a_restart(browser, site):  # noqa: F811
     port = serve.free_port()
     process, origin = start_serve(site, "--warm", port=port)
