@@ -74,6 +74,16 @@ def test_the_jupyter_server_keeps_kernels_ready_within_the_memory_budget():
     assert "--ChapterKernelManager.memory_budget=4000000000" in no_pool
 
 
+def test_a_chapter_not_yet_measured_is_estimated_at_the_median_of_the_measured_chapters():
+    from k2l_course.site.kernel_pool import DEFAULT_KERNEL_BYTES, ChapterKernelManager
+
+    pool = ChapterKernelManager()
+    assert pool._estimate("index") == DEFAULT_KERNEL_BYTES, "nothing measured yet"
+    pool._cost.update({"01-conversion": 910 * 10**6, "02-activation": 410 * 10**6, "03-scaling": 560 * 10**6})
+    assert pool._estimate("index") == 560 * 10**6
+    assert pool._estimate("01-conversion") == 910 * 10**6, "a measured chapter costs what it measured"
+
+
 def test_the_jupyter_server_is_local_allows_only_the_sites_origin_and_gets_no_token_on_its_command_line():
     cmd = serve.jupyter_command(8888, "http://127.0.0.1:8000", "/course/book")
     assert "--ServerApp.ip=127.0.0.1" in cmd
