@@ -512,6 +512,10 @@ def test_with_live_code_on_no_chapter_has_a_serious_accessibility_violation(brow
             switch_live_code_on(page)
             for scheme in ("light", "dark"):
                 page.emulate_media(color_scheme=scheme)
+                # the theme's script follows the reader's mode (data-theme), then its colours change
+                # through CSS transitions: axe must see where they end
+                page.wait_for_function(f"document.documentElement.dataset.theme === '{scheme}'")
+                page.wait_for_function("!document.getAnimations().some((a) => a instanceof CSSTransition)")
                 found[f"{chapter}, {scheme}"] = blocking(axe_violations(page))
             assert not errors, errors
             page.evaluate("window.k2lLive.kernel.shutdown()")
