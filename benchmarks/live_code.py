@@ -2,14 +2,18 @@
 
 Usage::
 
-    K2L_CACHE=... .venv/bin/python benchmarks/live_code.py [--tries 3] [--before-tries 2] [--before main]
+    K2L_CACHE=... .venv/bin/python benchmarks/live_code.py [--tries 3] [--before-tries 1] [--before 6adbd91]
+        [--before-site DIR]
 
-For each version, starts ``k2l serve`` on the built site (``k2l book`` first;
-for "before", the same site with the live-code script and style of the git
-revision ``--before``, served by that revision's ``k2l serve``, its code
-exported to a temporary folder), waits until it has been up for a minute (and,
-if it prepares kernels in advance, until every chapter's kernel is ready), then
-for every chapter opens a fresh page in headless Chromium (Debian's
+"Before" is the state before live code answered at once (issue 23): by default
+commit 6adbd91, whose ``k2l serve`` starts a kernel when a page asks and runs
+the chapter's earlier cells on it when Run is pressed. For each version, starts
+``k2l serve`` on the built site (``k2l book`` first; for "before", the site of
+``--before-site``, by default the same one, with the live-code script and style
+of the git revision ``--before``, served by that revision's ``k2l serve``, its
+code exported to a temporary folder; give ``--before-site`` a site built from
+that revision when the chapters' code differs), waits until it has been up for a
+minute, then for every chapter opens a fresh page in headless Chromium (Debian's
 ``/usr/bin/chromium``) and presses "Live code", then Run on the chapter's first
 cell that shows an output in the book and, at once, Run on its last cell, and
 measures from the press of "Live code":
@@ -19,8 +23,15 @@ measures from the press of "Live code":
 - **edited cell**: then a line is added to the last cell and it is run again:
   the time from that Run to the new output.
 
-Prints every try, a table of medians per chapter, and ``k2l serve``'s memory
-(PSS of it, its Jupyter server and its kernels) once its kernels are ready.
+A server that prepares kernels in advance (its kernel pool) is measured
+settled, as a server that has been up for a while is: before each page the
+benchmark waits until the pool is idle again with as many chapters ready as at
+the start (each page takes its chapter's kernel, and the pool prepares another,
+which takes the CPU while it runs).
+
+Prints every try, a table of medians per chapter, ``k2l serve``'s memory (PSS of
+it, its Jupyter server and its kernels) once its kernels are ready, and each
+chapter's prepared kernel's PSS as the pool measured it.
 """
 
 from __future__ import annotations
@@ -47,6 +58,8 @@ from k2l_course.site import live_assets  # noqa: E402
 from k2l_course.site.kernel_pool import process_tree_pss  # noqa: E402
 
 TIMEOUT_MS = 1_800_000
+#: The last commit before issue 23's work (live code that answers at once).
+BEFORE = "6adbd91"
 EDIT = 'print("edited by the benchmark")'
 
 
@@ -96,6 +109,15 @@ class Serve:
                     return n
             time.sleep(1)
         raise RuntimeError("k2l serve's kernel pool did not settle:\n" + "".join(self.lines[-40:]))
+
+    def kernel_costs(self):
+        """{chapter: (seconds to prepare, GB of PSS)} of the prepared kernels, the last as logged."""
+        costs = {}
+        for line in list(self.lines):
+            m = re.search(r"chapter (\S+) ready on a kernel of its own \(\d+ cells run, (\d+) s, ([\d.]+) GB", line)
+            if m:
+                costs[m.group(1)] = (int(m.group(2)), float(m.group(3)))
+        return costs
 
     def stop(self):
         os.killpg(self.process.pid, signal.SIGTERM)
@@ -155,7 +177,11 @@ def measure_chapter(browser, origin, chapter):
 
 
 def run_version(label, serve, chapters, tries, browser, warm):
-    """Measure every chapter ``tries`` times; returns {chapter: [(first, last, edited), ...]}, memory."""
+    """Measure every chapter ``tries`` times.
+
+    Returns ({chapter: [(first, last, edited), ...]}, k2l serve's memory in bytes,
+    {chapter: (seconds to prepare, GB)} of its prepared kernels).
+    """
     settle = 60 - (time.monotonic() - serve.started)
     if settle > 0:
         time.sleep(settle)  # "k2l serve up for a minute"
@@ -163,28 +189,29 @@ def run_version(label, serve, chapters, tries, browser, warm):
     capacity = None
     results = {c: [] for c in chapters}
     for i in range(tries):
-        if warm:  # the pool full again (each try takes a kernel per chapter)
-            started = time.monotonic()
-            capacity = serve.wait_until_settled(3600, capacity)
-            print(f"{label}: kernels ready for {capacity} chapters ({time.monotonic() - started:.0f} s of waiting)", flush=True)
-            if memory is None:
-                memory = process_tree_pss([serve.process.pid])
         for chapter in chapters:
+            if warm:  # settled, as full as at the start (the last page's kernel prepared again)
+                started = time.monotonic()
+                capacity = serve.wait_until_settled(3600, capacity)
+                print(f"{label}: kernels ready for {capacity} chapters ({time.monotonic() - started:.0f} s of waiting)", flush=True)
+                if memory is None:
+                    memory = process_tree_pss([serve.process.pid])
             times = measure_chapter(browser, serve.origin, chapter)
             results[chapter].append(times)
             print(f"{label} try {i + 1} {chapter}: first output {times[0]:.2f} s, last cell {times[1]:.2f} s, "
                   f"edited cell {times[2]:.2f} s", flush=True)  # fmt: skip
     if memory is None:
         memory = process_tree_pss([serve.process.pid])
-    return results, memory
+    return results, memory, serve.kernel_costs()
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tries", type=int, default=3, help="tries per chapter, after")
-    parser.add_argument("--before-tries", type=int, default=2, help="tries per chapter, before")
-    parser.add_argument("--before", default="main", help="the git revision to compare with (default main)")
+    parser.add_argument("--before-tries", type=int, default=1, help="tries per chapter, before")
+    parser.add_argument("--before", default=BEFORE, help=f"the git revision to compare with (default {BEFORE})")
     parser.add_argument("--site", type=Path, default=REPO / "_build" / "html")
+    parser.add_argument("--before-site", type=Path, help="the built site for before (default: --site)")
     parser.add_argument("--chapters", nargs="*", help="default: every chapter of the site")
     parser.add_argument("--only", choices=["before", "after"], help="measure one version only")
     args = parser.parse_args(argv)
@@ -193,11 +220,12 @@ def main(argv=None):
     from k2l_course.site.serve import site_chapters
 
     chapters = args.chapters or site_chapters(args.site)
+    print("load average at the start (1, 5, 15 min): %.2f %.2f %.2f" % os.getloadavg(), flush=True)
     env = {**os.environ, "K2L_CACHE": os.environ.get("K2L_CACHE", str(REPO / ".k2l"))}
     table = {}
     with tempfile.TemporaryDirectory(prefix="k2l-live-before-") as tmp, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        code, old_site = before_tree(args.before, args.site, Path(tmp))
+        code, old_site = before_tree(args.before, args.before_site or args.site, Path(tmp))
         for label, root, site, tries, extra in (
             (f"before ({args.before})", code, old_site, args.before_tries, {"PYTHONPATH": str(code)}),
             ("after", REPO, args.site, args.tries, {}),
@@ -211,6 +239,7 @@ def main(argv=None):
             finally:
                 serve.stop()
         browser.close()
+    print("load average at the end (1, 5, 15 min): %.2f %.2f %.2f" % os.getloadavg(), flush=True)
     labels = list(table)
     tries = {lbl: len(next(iter(table[lbl][0].values()))) for lbl in labels}
     print("\nmedians in seconds (tries per chapter: " + ", ".join(f"{lbl} {n}" for lbl, n in tries.items()) + ")")
@@ -225,6 +254,9 @@ def main(argv=None):
         print(f"| {chapter} | " + " | ".join(cells) + " |")
     for lbl in labels:
         print(f"k2l serve's memory, {lbl}: {table[lbl][1] / 1e9:.2f} GB (PSS of it, its Jupyter server and kernels)")
+        if table[lbl][2]:
+            print(f"prepared kernels, {lbl}: " + ", ".join(
+                f"{c} {gb:.2f} GB ({seconds} s to prepare)" for c, (seconds, gb) in table[lbl][2].items()))  # fmt: skip
     for k, what in enumerate(("first output", "last cell", "edited cell")):
         for lbl in labels:
             everything = [t[k] for c in chapters for t in table[lbl][0][c]]

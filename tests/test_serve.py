@@ -74,6 +74,16 @@ def test_the_jupyter_server_keeps_kernels_ready_within_the_memory_budget():
     assert "--ChapterKernelManager.memory_budget=4000000000" in no_pool
 
 
+def test_a_chapter_not_yet_measured_is_estimated_at_the_median_of_the_measured_chapters():
+    from k2l_course.site.kernel_pool import DEFAULT_KERNEL_BYTES, ChapterKernelManager
+
+    pool = ChapterKernelManager()
+    assert pool._estimate("index") == DEFAULT_KERNEL_BYTES, "nothing measured yet"
+    pool._cost.update({"01-conversion": 910 * 10**6, "02-activation": 410 * 10**6, "03-scaling": 560 * 10**6})
+    assert pool._estimate("index") == 560 * 10**6
+    assert pool._estimate("01-conversion") == 910 * 10**6, "a measured chapter costs what it measured"
+
+
 def test_the_jupyter_server_is_local_allows_only_the_sites_origin_and_gets_no_token_on_its_command_line():
     cmd = serve.jupyter_command(8888, "http://127.0.0.1:8000", "/course/book")
     assert "--ServerApp.ip=127.0.0.1" in cmd
@@ -502,6 +512,10 @@ def test_with_live_code_on_no_chapter_has_a_serious_accessibility_violation(brow
             switch_live_code_on(page)
             for scheme in ("light", "dark"):
                 page.emulate_media(color_scheme=scheme)
+                # the theme's script follows the reader's mode (data-theme), then its colours change
+                # through CSS transitions: axe must see where they end
+                page.wait_for_function(f"document.documentElement.dataset.theme === '{scheme}'")
+                page.wait_for_function("!document.getAnimations().some((a) => a instanceof CSSTransition)")
                 found[f"{chapter}, {scheme}"] = blocking(axe_violations(page))
             assert not errors, errors
             page.evaluate("window.k2lLive.kernel.shutdown()")
@@ -531,6 +545,23 @@ def test_a_kernel_that_dies_is_reported_and_run_starts_a_new_one(browser, live):
         assert not errors, errors
     finally:
         context.close()
+
+
+@pytest.mark.slow
+def test_a_kernel_refused_for_memory_shows_the_servers_message_on_the_page(browser, site):  # noqa: F811
+    process, origin = start_serve(site, "--memory", "0.2GB")  # less than any kernel: every page is refused
+    context, page, errors = open_chapter(browser, origin, [])
+    try:
+        page.locator("button.k2l-live-control").click()
+        status = page.locator(".k2l-live-status[data-kind=error]")
+        status.wait_for(timeout=120_000)
+        assert "memory budget" in status.inner_text() and "--memory" in status.inner_text(), status.inner_text()
+        assert "Invalid response" not in status.inner_text() and "HTTP 503" not in status.inner_text()
+        assert not errors, errors
+    finally:
+        context.close()
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(60)
 
 
 @pytest.mark.slow

@@ -120,6 +120,9 @@ def jupyter_command(port, origin, root_dir, python=None, site=None, chapters=(),
         f"--ServerApp.port={port}",
         "--ServerApp.port_retries=0",
         f"--ServerApp.allow_origin={origin}",
+        # on error answers too (a kernel refused for memory): jupyter_server sets allow_origin's
+        # header only on answers that reach its handlers, so the page could not read the message
+        "--ServerApp.tornado_settings=" + json.dumps({"headers": {"Access-Control-Allow-Origin": origin}}),
         "--ServerApp.identity_provider_class=k2l_course.site.serve_identity.SiteOriginIdentityProvider",
         "--ServerApp.allow_remote_access=False",
         "--ServerApp.open_browser=False",
