@@ -15,8 +15,9 @@ code exported to a temporary folder; give ``--before-site`` a site built from
 that revision when the chapters' code differs), waits until it has been up for a
 minute, then for every chapter opens a fresh page in headless Chromium (Debian's
 ``/usr/bin/chromium``) and presses "Live code", then Run on the chapter's first
-cell that shows an output in the book and, at once, Run on its last cell, and
-measures from the press of "Live code":
+cell with an output area in the book (in most chapters the set-up cell, whose
+area holds only its removed warnings: the cell a reader runs first) and, at
+once, Run on its last cell, and measures from the press of "Live code":
 
 - **first output**: the first live output on the page;
 - **last cell**: the last cell done (every earlier cell run first, as needed);
