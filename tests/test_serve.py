@@ -84,6 +84,18 @@ def test_a_chapter_not_yet_measured_is_estimated_at_the_median_of_the_measured_c
     assert pool._estimate("01-conversion") == 910 * 10**6, "a measured chapter costs what it measured"
 
 
+def test_a_chapter_whose_kernel_a_page_took_is_measured_afresh_when_next_prepared():
+    import asyncio
+
+    from k2l_course.site.kernel_pool import ChapterKernelManager
+
+    pool = ChapterKernelManager()
+    pool._cost.update({"02-activation": 410 * 10**6, "03-scaling": 560 * 10**6, "04-training": 1150 * 10**6})
+    pool._ready["04-training"] = "its-kernel"
+    assert asyncio.run(pool.start_kernel(path="04-training.ipynb")) == "its-kernel"
+    assert pool._estimate("04-training") == 485 * 10**6, "the median of the others, not its first (cold-cache) cost"
+
+
 def test_the_jupyter_server_is_local_allows_only_the_sites_origin_and_gets_no_token_on_its_command_line():
     cmd = serve.jupyter_command(8888, "http://127.0.0.1:8000", "/course/book")
     assert "--ServerApp.ip=127.0.0.1" in cmd

@@ -242,6 +242,10 @@ class ChapterKernelManager(AsyncMappingKernelManager):
             await asyncio.wait([self._warming[chapter]])
         if kernel_id is None and chapter in self._ready:
             handed = self._ready.pop(chapter)
+            # Measured afresh when next prepared: the first preparation after a change of code
+            # computes what later ones read from the caches, and costs more (chapter 4: 1.15 GB,
+            # then 0.5); kept, that cost would keep the chapter out of the pool for good.
+            self._cost.pop(chapter, None)
             self._said = None
             self.log.warning("k2l: a page got chapter %s's prepared kernel", chapter)
             return handed
