@@ -154,14 +154,18 @@ def measure_chapter(browser, origin, chapter):
         if with_output.count():
             with_output.first.locator("button.k2l-live-run").click()
         last.locator("button.k2l-live-run").click()
-        page.locator(".k2l-live-output > *").first.wait_for(timeout=TIMEOUT_MS)
+        status = page.locator(".k2l-live-status")
+        # (an error the page says ends the wait at once, with its words, rather than at the time-out)
+        page.locator(".k2l-live-output > *, .k2l-live-status[data-kind=error]").first.wait_for(timeout=TIMEOUT_MS)
         first = time.perf_counter() - start
         page.wait_for_function(
-            "document.querySelector('.k2l-live-status').textContent === 'done' && "
-            "!document.querySelector('button.k2l-live-run:disabled')",
+            "(document.querySelector('.k2l-live-status').textContent === 'done' && "
+            "!document.querySelector('button.k2l-live-run:disabled')) || "
+            "document.querySelector('.k2l-live-status').dataset.kind === 'error'",
             timeout=TIMEOUT_MS,
         )
         done = time.perf_counter() - start
+        assert status.get_attribute("data-kind") != "error", f"{chapter}: {status.inner_text()}"
         errors = page.locator(".k2l-live-error")
         assert not errors.count(), f"{chapter}: {errors.first.inner_text()}"
         editor = last.locator("textarea.k2l-live-editor")
