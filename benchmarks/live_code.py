@@ -26,9 +26,10 @@ once, Run on its last cell, and measures from the press of "Live code":
 
 A server that prepares kernels in advance (its kernel pool) is measured
 settled, as a server that has been up for a while is: before each page the
-benchmark waits until the pool is idle again with as many chapters ready as at
-the start (each page takes its chapter's kernel, and the pool prepares another,
-which takes the CPU while it runs).
+benchmark waits until the pool is idle again (each page takes its chapter's
+kernel, and the pool prepares another if it fits in the memory budget, which
+takes the CPU while it runs); a chapter it could not prepare again is measured
+as a reader would find it.
 
 Prints every try, a table of medians per chapter, ``k2l serve``'s memory (PSS of
 it, its Jupyter server and its kernels) once its kernels are ready, and each
@@ -195,9 +196,9 @@ def run_version(label, serve, chapters, tries, browser, warm):
     results = {c: [] for c in chapters}
     for i in range(tries):
         for chapter in chapters:
-            if warm:  # settled, as full as at the start (the last page's kernel prepared again)
+            if warm:  # settled (the last page's kernel prepared again if it fits)
                 started = time.monotonic()
-                capacity = serve.wait_until_settled(3600, capacity)
+                capacity = serve.wait_until_settled(3600)
                 print(f"{label}: kernels ready for {capacity} chapters ({time.monotonic() - started:.0f} s of waiting)", flush=True)
                 if memory is None:
                     memory = process_tree_pss([serve.process.pid])

@@ -94,6 +94,9 @@ def test_a_chapter_whose_kernel_a_page_took_is_measured_afresh_when_next_prepare
     pool._ready["04-training"] = "its-kernel"
     assert asyncio.run(pool.start_kernel(path="04-training.ipynb")) == "its-kernel"
     assert pool._estimate("04-training") == 485 * 10**6, "the median of the others, not its first (cold-cache) cost"
+    pool._ready["02-activation"] = "another"
+    asyncio.run(pool.start_kernel(path="02-activation.ipynb"))
+    assert pool._estimate("02-activation") == 410 * 10**6, "a chapter cheaper than the others keeps its own cost"
 
 
 def test_the_jupyter_server_is_local_allows_only_the_sites_origin_and_gets_no_token_on_its_command_line():

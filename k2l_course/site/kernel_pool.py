@@ -242,10 +242,13 @@ class ChapterKernelManager(AsyncMappingKernelManager):
             await asyncio.wait([self._warming[chapter]])
         if kernel_id is None and chapter in self._ready:
             handed = self._ready.pop(chapter)
-            # Measured afresh when next prepared: the first preparation after a change of code
-            # computes what later ones read from the caches, and costs more (chapter 4: 1.15 GB,
-            # then 0.5); kept, that cost would keep the chapter out of the pool for good.
-            self._cost.pop(chapter, None)
+            # Measured afresh when next prepared, tried at no more than the others' median: the
+            # first preparation after a change of code computes what later ones read from the
+            # caches, and costs more (chapter 4: 1.15 GB, then 0.5); kept, that cost would keep
+            # the chapter out of the pool for good.
+            others = [cost for name, cost in self._cost.items() if name != chapter and cost]
+            if chapter in self._cost and others:
+                self._cost[chapter] = min(self._cost[chapter], int(statistics.median(others)))
             self._said = None
             self.log.warning("k2l: a page got chapter %s's prepared kernel", chapter)
             return handed
