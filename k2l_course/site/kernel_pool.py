@@ -149,8 +149,12 @@ class ChapterKernelManager(AsyncMappingKernelManager):
         far (all import the same stack: they differ by 2x at most), else
         :data:`DEFAULT_KERNEL_BYTES`; too low an estimate only means that the largest prepared
         kernel is shut down once the total is over the budget."""
-        measured = [cost for cost in self._cost.values() if cost]
-        return self._cost.get(chapter) or (int(statistics.median(measured)) if measured else DEFAULT_KERNEL_BYTES)
+        return self._cost.get(chapter) or self._median_cost() or DEFAULT_KERNEL_BYTES
+
+    def _median_cost(self, excluding=None):
+        """The median cost of the chapters measured so far (all but ``excluding``), or None."""
+        measured = [cost for name, cost in self._cost.items() if cost and name != excluding]
+        return int(statistics.median(measured)) if measured else None
 
     async def _keep_filled(self):
         while not self._stopping:
@@ -246,9 +250,9 @@ class ChapterKernelManager(AsyncMappingKernelManager):
             # first preparation after a change of code computes what later ones read from the
             # caches, and costs more (chapter 4: 1.15 GB, then 0.5); kept, that cost would keep
             # the chapter out of the pool for good.
-            others = [cost for name, cost in self._cost.items() if name != chapter and cost]
+            others = self._median_cost(excluding=chapter)
             if chapter in self._cost and others:
-                self._cost[chapter] = min(self._cost[chapter], int(statistics.median(others)))
+                self._cost[chapter] = min(self._cost[chapter], others)
             self._said = None
             self.log.warning("k2l: a page got chapter %s's prepared kernel", chapter)
             return handed
