@@ -63,6 +63,8 @@ import sys
 
 import numpy as np
 
+from k2l_course.import_hooks import spec_around
+
 #: The one nengo-loihi release these copies replace functions of.
 NENGO_LOIHI_VERSION = "1.1.0"
 #: What :func:`apply` replaces: (module, owner in the module or None, name).
@@ -120,23 +122,12 @@ class _FixAfterImport(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if name != "nengo_loihi":
             return None
-        for finder in sys.meta_path[sys.meta_path.index(self) + 1 :]:
-            find = getattr(finder, "find_spec", None)
-            spec = find(name, path, target) if find is not None else None
-            if spec is not None:
-                break
-        else:
-            return None
-        if spec.loader is None or not hasattr(spec.loader, "exec_module"):
-            return spec
-        run_module = spec.loader.exec_module
+        return spec_around(self, name, path, target, _execute_then_apply)
 
-        def exec_module(module):
-            run_module(module)
-            apply()
 
-        spec.loader.exec_module = exec_module  # this import's own loader object
-        return spec
+def _execute_then_apply(execute, module):
+    execute(module)
+    apply()
 
 
 def apply_on_import():

@@ -45,6 +45,8 @@ import importlib
 import sys
 import types
 
+from k2l_course.import_hooks import spec_around
+
 #: Top-level packages student code may never import.
 BLOCKED = {
     "k2l_course": "it is the course's own library (its references and checks), not available to exercises",
@@ -221,28 +223,16 @@ class _GuardOnImport:
     def find_spec(self, fullname, path=None, target=None):
         if not any(fullname.partition(".")[0] == name.partition(".")[0] for name in self.pending):
             return None
-        for finder in sys.meta_path[sys.meta_path.index(self) + 1 :]:
-            find = getattr(finder, "find_spec", None)
-            spec = find(fullname, path, target) if find is not None else None
-            if spec is not None:
-                break
-        else:
-            return None
-        if spec.loader is None or not hasattr(spec.loader, "exec_module"):
-            return spec
-        run_module = spec.loader.exec_module
+        return spec_around(self, fullname, path, target, self._execute)
 
-        def exec_module(module):
-            self.depth += 1
-            try:
-                run_module(module)
-            finally:
-                self.depth -= 1
-                if self.depth == 0:
-                    self.guard()
-
-        spec.loader.exec_module = exec_module  # this import's own loader object
-        return spec
+    def _execute(self, execute, module):
+        self.depth += 1
+        try:
+            execute(module)
+        finally:
+            self.depth -= 1
+            if self.depth == 0:
+                self.guard()
 
     def guard(self):
         """Refuse the pending names whose package is imported now."""
