@@ -188,6 +188,56 @@ def test_a_killed_worker_loses_nothing_and_the_gradebook_is_the_one_machines(cou
         cluster.stop()
 
 
+def test_students_finished_on_a_worker_that_dies_before_they_are_fetched_are_graded_again_as_themselves(course, place):
+    """A dead worker takes the results it held with it: each such student is graded again, and gets their own record.
+
+    The client is held after its first student while the worker finishes
+    the next ones; the worker is killed before the client fetches them.
+    """
+    from k2l_course.grading.assignment import find_students
+    from k2l_course.grading.cluster import ClusterExecutor
+
+    submissions = place / "finished-then-lost"
+    slow_students(submissions, 6)  # (graded again on the other worker, each takes over a second)
+    students, _ = find_students(submissions)
+    batch = grading.Batch(submissions, place / "not-written", course["assignment"], course["assignment"].draw(SEED),
+                          LIMITS, progress=False)  # fmt: skip
+    cluster = Cluster(place)
+    try:
+        doomed = cluster.worker("doomed")
+        cluster.wait_for_workers(1)
+        with ClusterExecutor(batch, cluster.address) as executor:
+            results = executor.grade(students)
+            first = next(results)
+            held = executor.client.futures  # (key -> state of each student sent, not yet given back)
+            waiting = list(held)
+            assert len(waiting) >= 3  # (sent ahead)
+
+            def states():
+                return {held[key].status for key in waiting}
+
+            wait_until(lambda: states() == {"finished"}, "the worker finished the students sent ahead")
+            os.kill(doomed.pid, signal.SIGKILL)
+            doomed.wait()
+            wait_until(lambda: "finished" not in states(), "the client learnt that their results are lost")
+            cluster.worker("other")
+            graded = [first, *results]
+    finally:
+        cluster.stop()
+    assert [student.name for student, _, _ in graded] == [student.name for student in students]
+    for student, record, failure in graded:
+        assert failure is None
+        assert (record["student"], record["key"], record["total"]) == (student.name, student.key, 5)
+
+
+def wait_until(condition, what, timeout=300):
+    """Poll ``condition`` (a generous time-out: a loaded machine is slow, not wrong)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {timeout} s for this: {what}"
+        time.sleep(0.05)
+
+
 def test_a_worker_with_another_environment_is_refused_before_anyone_is_graded(course, place):
     cluster = Cluster(place)
     try:

@@ -18,7 +18,8 @@ folder of the worker's that is secret to student code, run from there, and
 removed afterwards; the hidden checks' folder is secret too.
 
 Faults: a worker that dies takes no record with it (records are written by
-the client only), and the scheduler gives its students to other workers,
+the client only), and the scheduler gives its students to other workers
+(those it had finished too, if the client had not fetched them yet),
 so each student is written exactly once; the cases come from the client's
 seed, so the gradebook is the one a single machine writes. Before any
 student is sent, every worker's environment (:func:`environment`: k2l's
@@ -374,11 +375,12 @@ class ClusterExecutor:
             try:
                 if future.status == "cancelled" or self.client.status != "running":
                     raise self._gone()
-                if future.status == "finished":
+                # A worker that dies takes the results it holds with it: a student
+                # finished there, but not fetched yet, is graded again elsewhere.
+                # exception() waits for that (None once it is finished again).
+                error = future.exception()
+                if error is None:
                     record, line, address = future.result()
-                    error = None
-                else:
-                    error = future.exception()
             except ClusterError:
                 raise
             except (OSError, CancelledError, asyncio.CancelledError) as lost:  # (the scheduler went away while the result was fetched)
