@@ -7,6 +7,7 @@ must get.
 """
 
 import csv
+import glob
 import hashlib
 import json
 import os
@@ -155,7 +156,8 @@ def test_attacks_changed_nothing_outside_the_students_own_scratch_space(graded):
     assert secrets["marker"].read_text() == "keep me"
     assert tree_digest(graded["submissions"]) == graded["before"]
     assert tree_digest(secrets["course"] / "sandbox") == graded["package_before"]
-    assert not list(graded["out"].rglob("pwned*")) and not list(Path("/tmp").glob("k2l-leftover-*"))
+    assert not list(graded["out"].rglob("pwned*"))
+    assert not glob.glob(standin.leftover_prefix(graded["submissions"]) + "*")  # (its /tmp was its own)
     assert not (secrets["course"] / "pwned_by_student.txt").exists()
     if os.geteuid() == 0:  # the processes the students left behind (our sandbox's uids only) are gone
         assert graded["left"] and all(pids == [] for pids in graded["left"].values()), graded["left"]

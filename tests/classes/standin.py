@@ -10,6 +10,7 @@ each must get.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -190,6 +191,11 @@ def max_points(hidden):
     return sum(item.points for item in items(hidden_dir="x" if hidden else None))
 
 
+def leftover_prefix(root):
+    """Where the class under ``root``'s ``leaves_process`` student writes in the shared ``/tmp`` (this class's name only)."""
+    return f"/tmp/k2l-leftover-{hashlib.sha256(os.fsencode(Path(root).absolute())).hexdigest()[:12]}-"
+
+
 def make_class(root, secrets, hidden=True):
     """Write a class of submissions under ``root``; return the expected grades.
 
@@ -333,14 +339,14 @@ def tile_over_time(images, n_steps):
         "class _Liar(float):\n    def __eq__(self, other): return True\n\ndef tile_over_time(images, n_steps):\n    return _Liar(1)\n"),
         "ch2_activation.py": CH2}, "ok", dict(ch2_full, **{"ch1_conversion.flatten": 2}))  # fmt: skip
     # Leaves a process behind in a new session, writing into /tmp forever.
-    student("leaves_process", {"ch1_conversion.py": '''
+    student("leaves_process", {"ch1_conversion.py": f'''
 import os, time
 if os.fork() == 0:
     os.setsid()
     if os.fork() == 0:
         while True:
             try:
-                open("/tmp/k2l-leftover-" + str(os.getpid()), "w").write("still here")
+                open({leftover_prefix(root)!r} + str(os.getpid()), "w").write("still here")
             except OSError:
                 pass
             time.sleep(0.05)
